@@ -1,0 +1,41 @@
+"""chirp: a web framework whose deploy contract engine gates every release."""
+
+from __future__ import annotations
+
+from chirp.app import App, ContractViolation
+from chirp.config import AppConfig
+from chirp.errors import ConfigurationError, HTTPError, MethodNotAllowed, NotFound, PayloadTooLarge
+from chirp.health import HealthCheck
+from chirp.request import Request
+from chirp.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Redirect,
+    Response,
+    StreamingResponse,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "AppConfig",
+    "ConfigurationError",
+    "ContractViolation",
+    "FileResponse",
+    "HTMLResponse",
+    "HTTPError",
+    "HealthCheck",
+    "JSONResponse",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "PlainTextResponse",
+    "Redirect",
+    "Request",
+    "Response",
+    "StreamingResponse",
+    "__version__",
+]

@@ -1,0 +1,3 @@
+from chirp.cli import main
+
+main()

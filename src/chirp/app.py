@@ -1,0 +1,324 @@
+"""`App`: registration, freeze, and the ASGI entry point that walks a request to a handler."""
+
+from __future__ import annotations
+
+import functools
+import html
+import inspect
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from chirp.config import AppConfig, SourceSite, caller_site
+from chirp.errors import HTTPError
+from chirp.health import HealthCheck, is_draining, run_checks, send_probe
+from chirp.negotiation import to_response
+from chirp.request import ClientDisconnected, Request
+from chirp.responses import HTMLResponse, PlainTextResponse, Response
+from chirp.routing import Route, Router
+from pounce.asgi import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from chirp.contracts.model import Report, Rule, Severity
+    from chirp.contracts.suppress import Suppression
+
+logger = logging.getLogger("chirp.app")
+
+F = TypeVar("F", bound=Callable[..., Any])
+CallNext = Callable[[Request], Awaitable[Response]]
+Middleware = Callable[[Request, CallNext], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class MiddlewareEntry:
+    middleware: Middleware
+    site: SourceSite | None
+
+
+class ContractViolation(RuntimeError):
+    """Freeze found ERROR findings in the app's own env; the message is the rendered report."""
+
+    def __init__(self, report: Report, rendered: str) -> None:
+        self.report = report
+        super().__init__(rendered)
+
+
+class App:
+    """A chirp application: one ASGI callable served by pounce."""
+
+    def __init__(self, config: AppConfig | None = None, *, import_path: str | None = None) -> None:
+        self.config = config if config is not None else AppConfig()
+        self.import_path = import_path
+        self.router = Router()
+        self.middleware: list[MiddlewareEntry] = []
+        self.startup_hooks: list[Callable[[], Any]] = []
+        self.shutdown_hooks: list[Callable[[], Any]] = []
+        self.worker_startup_hooks: list[Callable[[], Any]] = []
+        self.worker_shutdown_hooks: list[Callable[[], Any]] = []
+        self.health_checks: list[HealthCheck] = []
+        self.contract_rules: list[Rule] = []
+        self.suppressions: list[Suppression] = []
+        self.severity_overrides: dict[str, Severity] = {}
+        self.site = caller_site(2)
+        self.frozen = False
+        self.started = False
+        self.freeze_report: Report | None = None
+        self._entry: Callable[[Request], Awaitable[Response]] | None = None
+        self._probes: dict[str, str] = {}
+
+    # -- registration ----------------------------------------------------------------------
+    def _ensure_open(self, what: str) -> None:
+        if self.frozen:
+            raise RuntimeError(f"cannot {what} after the app is frozen; register everything before it serves")
+
+    def route(self, path: str, methods: tuple[str, ...] | list[str] = ("GET",), name: str | None = None) -> Callable[[F], F]:
+        """Register a handler for `path` (`{x}`, `{x:int}`, `{x:float}`, `{x:path}`)."""
+        site = caller_site(2)
+
+        def decorator(handler: F) -> F:
+            self._ensure_open("add a route")
+            params = inspect.signature(handler).parameters
+            route = Route(
+                path=path,
+                methods=frozenset(m.upper() for m in methods),
+                handler=handler,
+                name=name or handler.__name__,
+                site=site,
+                wants=frozenset(params),
+                is_async=inspect.iscoroutinefunction(handler),
+            )
+            self.router.add(route)
+            return handler
+
+        return decorator
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add `async (request, call_next) -> Response`; the first added is the outermost."""
+        self._ensure_open("add middleware")
+        self.middleware.append(MiddlewareEntry(middleware, caller_site(2)))
+
+    def _hook(self, hooks: list[Callable[[], Any]], fn: F) -> F:
+        self._ensure_open("register a lifecycle hook")
+        hooks.append(fn)
+        return fn
+
+    def on_startup(self, fn: F) -> F:
+        return self._hook(self.startup_hooks, fn)
+
+    def on_shutdown(self, fn: F) -> F:
+        return self._hook(self.shutdown_hooks, fn)
+
+    def on_worker_startup(self, fn: F) -> F:
+        return self._hook(self.worker_startup_hooks, fn)
+
+    def on_worker_shutdown(self, fn: F) -> F:
+        return self._hook(self.worker_shutdown_hooks, fn)
+
+    def add_health_check(self, check: HealthCheck) -> None:
+        self._ensure_open("add a health check")
+        if not isinstance(check, HealthCheck):
+            raise TypeError("add_health_check() takes a HealthCheck(name, check, timeout=...)")
+        self.health_checks.append(check)
+
+    def url_for(self, name: str, **params: Any) -> str:
+        return self.router.url_for(name, **params)
+
+    # -- contracts -------------------------------------------------------------------------
+    def add_contract_rule(self, rule: Rule) -> None:
+        self._ensure_open("add a contract rule")
+        self.contract_rules.append(rule)
+
+    def suppress(self, rule_id: str, *, reason: str, until: Any = None, env: str | None = None) -> None:
+        """Silence one rule, with a mandatory reason, an optional expiry date and env."""
+        from chirp.contracts.suppress import Suppression
+
+        self._ensure_open("add a suppression")
+        self.suppressions.append(Suppression.create(rule_id, reason=reason, until=until, env=env, site=caller_site(2)))
+
+    def override_severity(self, rule_id: str, severity: Severity) -> None:
+        """Make a rule stricter; loosening is a suppression with a reason."""
+        self._ensure_open("override a severity")
+        self.severity_overrides[rule_id] = severity
+
+    def check(self, env: str | None = None, deploy: bool = False, warnings_as_errors: bool = False) -> Report:
+        """Run the contract rules against this app; never prints. Freezes the app."""
+        from chirp.contracts.runner import check_app
+
+        if not self.frozen:
+            self._freeze_structure()
+        return check_app(self, env=env, deploy=deploy, warnings_as_errors=warnings_as_errors)
+
+    # -- freeze ----------------------------------------------------------------------------
+    def _freeze_structure(self) -> None:
+        self.frozen = True
+        user_paths = {self.config.health_path: "health", self.config.ready_path: "ready"}
+        self._probes = {p: kind for p, kind in user_paths.items() if not self.router.claims(p)}
+        entry: Callable[[Request], Awaitable[Response]] = self._dispatch
+        for item in reversed(self.middleware):
+            entry = _wrap(item.middleware, entry)
+        self._entry = entry
+
+    def freeze(self) -> None:
+        """Lock registration and run the contract check in the app's own env.
+
+        An ERROR finding aborts with `ContractViolation`, whose message is the report.
+        """
+        if self.frozen:
+            return
+        self._freeze_structure()
+        from chirp.contracts.render.text import render_text
+
+        report = self.check()
+        self.freeze_report = report
+        if not report.ok:
+            raise ContractViolation(report, render_text(report, color=False))
+        if report.findings:
+            logger.warning("%s", render_text(report, color=False))
+
+    # -- serving ---------------------------------------------------------------------------
+    def run(self, host: str | None = None, port: int | None = None) -> None:
+        """Serve with pounce: development → one auto-reloading worker; otherwise the configured workers."""
+        from chirp.serving import run_app
+
+        self.freeze()
+        run_app(self, host=host, port=port)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.frozen:
+            self.freeze()
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "pounce.worker.startup":
+            await self._worker_hooks(self.worker_startup_hooks, scope)
+        elif kind == "pounce.worker.shutdown":
+            await self._worker_hooks(self.worker_shutdown_hooks, scope)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        probe = self._probes.get(scope["path"])
+        if probe is not None:
+            await self._probe(probe, scope, send)
+            return
+        request = Request(scope, receive, self.config.max_request_body_size)
+        assert self._entry is not None
+        try:
+            response = await self._entry(request)
+        except Exception as exc:
+            response = self._error_response(request, exc)
+        try:
+            await response(scope, receive, send)
+        except ClientDisconnected:
+            return
+        except OSError as exc:
+            logger.debug("client went away while sending the response: %s", exc)
+
+    async def _dispatch(self, request: Request) -> Response:
+        """The innermost step: route, call the handler, negotiate the return value."""
+        try:
+            route, params = self.router.match(request.method, request.path)
+            request.path_params = params
+            request.route_name = route.name
+            kwargs = {k: v for k, v in params.items() if k in route.wants}
+            if "request" in route.wants:
+                kwargs["request"] = request
+            if route.is_async:
+                result = await route.handler(**kwargs)
+            else:
+                result = await anyio.to_thread.run_sync(functools.partial(route.handler, **kwargs))
+            return to_response(result)
+        except Exception as exc:
+            return self._error_response(request, exc)
+
+    def _error_response(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPError):
+            response: Response = PlainTextResponse(f"{exc.status} {exc.detail}\n", exc.status)
+            for key, value in exc.headers.items():
+                response.headers[key] = value
+            return response
+        if isinstance(exc, ClientDisconnected):
+            return PlainTextResponse("400 client disconnected\n", 400)
+        logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+        if self.config.debug:
+            tb = html.escape("".join(traceback.format_exception(exc)))
+            page = f"<!doctype html><title>500 {html.escape(type(exc).__name__)}</title><h1>{html.escape(repr(exc))}</h1><pre>{tb}</pre>"
+            return HTMLResponse(page, 500)
+        return PlainTextResponse("500 Internal Server Error\n", 500)
+
+    async def _probe(self, kind: str, scope: Scope, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await send_probe(scope, send, 405, "method not allowed\n", [(b"allow", b"GET, HEAD")])
+            return
+        if kind == "health":
+            await send_probe(scope, send, 200, "ok\n")
+            return
+        if is_draining(scope):
+            await send_probe(scope, send, 503, "draining\n")
+            return
+        if not self.started:
+            await send_probe(scope, send, 503, "starting\n")
+            return
+        failures = await run_checks(self.health_checks)
+        if failures:
+            await send_probe(scope, send, 503, "".join(f"{name}: {reason}\n" for name, reason in failures))
+            return
+        await send_probe(scope, send, 200, "ready\n")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for hook in self.startup_hooks:
+                        await _call_hook(hook)
+                except Exception as exc:
+                    logger.error("startup hook failed", exc_info=exc)
+                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                self.started = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.started = False
+                failed: Exception | None = None
+                for hook in self.shutdown_hooks:
+                    try:
+                        await _call_hook(hook)
+                    except Exception as exc:
+                        logger.error("shutdown hook failed", exc_info=exc)
+                        failed = exc
+                if failed is not None:
+                    await send({"type": "lifespan.shutdown.failed", "message": f"{type(failed).__name__}: {failed}"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _worker_hooks(self, hooks: list[Callable[[], Any]], scope: Scope) -> None:
+        """Worker hooks: an exception is logged and the worker keeps serving."""
+        for hook in hooks:
+            try:
+                await _call_hook(hook)
+            except Exception:
+                logger.exception("worker %s: %s hook failed", scope.get("worker_id"), getattr(hook, "__name__", hook))
+
+
+def _wrap(middleware: Middleware, call_next: CallNext) -> CallNext:
+    async def step(request: Request) -> Response:
+        return await middleware(request, call_next)
+
+    return step
+
+
+async def _call_hook(hook: Callable[[], Any]) -> None:
+    if inspect.iscoroutinefunction(hook):
+        await hook()
+    else:
+        result = await anyio.to_thread.run_sync(hook)
+        if inspect.isawaitable(result):
+            await result

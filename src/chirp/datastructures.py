@@ -1,0 +1,118 @@
+"""Case-insensitive headers and multi-value query/form parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from urllib.parse import parse_qsl
+
+
+class MultiDict(Mapping[str, str]):
+    """An immutable mapping that keeps every value of a repeated key (last one wins on [])."""
+
+    __slots__ = ("_dict", "_items")
+
+    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
+        self._items = list(items or [])
+        self._dict = {k: v for k, v in self._items}
+
+    def __getitem__(self, key: str) -> str:
+        return self._dict[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def getlist(self, key: str) -> list[str]:
+        return [v for k, v in self._items if k == key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._items!r})"
+
+
+class QueryParams(MultiDict):
+    @classmethod
+    def parse(cls, query: str | bytes) -> QueryParams:
+        if isinstance(query, bytes):
+            query = query.decode("latin-1")
+        return cls(parse_qsl(query, keep_blank_values=True))
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, multi-valued view of raw ASGI headers."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.raw = raw or []
+
+    def __getitem__(self, key: str) -> str:
+        name = key.lower().encode("latin-1")
+        for k, v in reversed(self.raw):
+            if k.lower() == name:
+                return v.decode("latin-1")
+        raise KeyError(key)
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def getlist(self, key: str) -> list[str]:
+        name = key.lower().encode("latin-1")
+        return [v.decode("latin-1") for k, v in self.raw if k.lower() == name]
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        name = key.lower().encode("latin-1")
+        return any(k.lower() == name for k, _ in self.raw)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: dict[str, None] = {}
+        for k, _ in self.raw:
+            seen.setdefault(k.decode("latin-1").lower(), None)
+        return iter(seen)
+
+    def __len__(self) -> int:
+        return len({k.lower() for k, _ in self.raw})
+
+    def __repr__(self) -> str:
+        return f"Headers({[(k.decode('latin-1'), v.decode('latin-1')) for k, v in self.raw]!r})"
+
+
+class MutableHeaders(Headers):
+    """Response headers: set, append and delete by case-insensitive name."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: str) -> None:
+        check_header(key, value)
+        name = key.lower().encode("latin-1")
+        self.raw[:] = [(k, v) for k, v in self.raw if k != name]
+        self.raw.append((name, value.encode("latin-1")))
+
+    def append(self, key: str, value: str) -> None:
+        check_header(key, value)
+        self.raw.append((key.lower().encode("latin-1"), value.encode("latin-1")))
+
+    def setdefault(self, key: str, value: str) -> str:
+        if key in self:
+            return self[key]
+        self[key] = value
+        return value
+
+    def __delitem__(self, key: str) -> None:
+        name = key.lower().encode("latin-1")
+        self.raw[:] = [(k, v) for k, v in self.raw if k != name]
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse CR, LF and NUL in header names and values (response splitting)."""
+    if any(c in name for c in "\r\n\0:") or any(c in value for c in "\r\n\0"):
+        raise ValueError(f"header {name!r} contains a forbidden character (CR, LF or NUL)")

@@ -1,0 +1,169 @@
+"""`Request`: what a handler sees of one HTTP request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+from chirp.datastructures import Headers, MultiDict, QueryParams
+from chirp.errors import HTTPError, PayloadTooLarge
+from pounce.asgi import Receive, Scope
+
+
+class ClientDisconnected(Exception):
+    """The client went away while its request body was being read."""
+
+
+class Request:
+    """One HTTP request. Body readers are async and honour `max_request_body_size`."""
+
+    __slots__ = (
+        "_body",
+        "_cookies",
+        "_headers",
+        "_query",
+        "csp_nonce",
+        "max_body_size",
+        "path_params",
+        "receive",
+        "route_name",
+        "scope",
+        "session",
+        "state",
+    )
+
+    def __init__(self, scope: Scope, receive: Receive, max_body_size: int = 16 * 1024 * 1024) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.max_body_size = max_body_size
+        self.path_params: dict[str, Any] = {}
+        self.route_name: str | None = None
+        self.csp_nonce: str | None = None
+        self.session: Any = None
+        self.state: dict[str, Any] = {}
+        self._body: bytes | None = None
+        self._headers: Headers | None = None
+        self._query: QueryParams | None = None
+        self._cookies: dict[str, str] | None = None
+
+    @property
+    def method(self) -> str:
+        return str(self.scope["method"])
+
+    @property
+    def path(self) -> str:
+        return str(self.scope["path"])
+
+    @property
+    def scheme(self) -> str:
+        return str(self.scope.get("scheme", "http"))
+
+    @property
+    def is_secure(self) -> bool:
+        return self.scheme in ("https", "wss")
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self.scope["headers"])
+        return self._headers
+
+    @property
+    def query(self) -> QueryParams:
+        if self._query is None:
+            self._query = QueryParams.parse(self.scope.get("query_string", b""))
+        return self._query
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            jar: dict[str, str] = {}
+            for header in self.headers.getlist("cookie"):
+                parsed: SimpleCookie = SimpleCookie()
+                try:
+                    parsed.load(header)
+                except CookieError:
+                    continue
+                jar.update({k: m.value for k, m in parsed.items()})
+            self._cookies = jar
+        return self._cookies
+
+    @property
+    def client(self) -> str | None:
+        """The client IP: the socket peer, or the forwarded client when the peer is a trusted proxy."""
+        client = self.scope.get("client")
+        return str(client[0]) if client else None
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("host") or ""
+
+    @property
+    def url(self) -> str:
+        query = self.scope.get("query_string", b"")
+        return f"{self.scheme}://{self.host}{self.path}" + (f"?{query.decode('latin-1')}" if query else "")
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, chunk by chunk; 413 once it exceeds the limit."""
+        if self._body is not None:
+            yield self._body
+            return
+        received = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_body_size:
+                raise PayloadTooLarge(f"request body exceeds {self.max_body_size} bytes")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def body(self) -> bytes:
+        if self._body is None:
+            declared = self.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > self.max_body_size:
+                raise PayloadTooLarge(f"request body exceeds {self.max_body_size} bytes")
+            self._body = b"".join([chunk async for chunk in self.stream()])
+        return self._body
+
+    async def text(self) -> str:
+        return (await self.body()).decode(self._charset(), errors="replace")
+
+    async def json(self) -> Any:
+        try:
+            return json.loads(await self.body())
+        except ValueError as exc:
+            raise HTTPError(400, f"request body is not valid JSON: {exc}") from None
+
+    async def form(self) -> MultiDict:
+        """urlencoded or multipart form fields (files as their decoded text)."""
+        content_type = self.headers.get("content-type") or ""
+        body = await self.body()
+        if content_type.startswith("multipart/form-data"):
+            message = BytesParser(policy=HTTP).parsebytes(
+                b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+            )
+            items: list[tuple[str, str]] = []
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if name:
+                    payload = part.get_payload(decode=True) or b""
+                    items.append((str(name), payload.decode(part.get_content_charset() or "utf-8", "replace")))
+            return MultiDict(items)
+        return QueryParams.parse(body.decode(self._charset(), errors="replace"))
+
+    def _charset(self) -> str:
+        content_type = self.headers.get("content-type") or ""
+        for part in content_type.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                return value.strip('"')
+        return "utf-8"

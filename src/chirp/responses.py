@@ -1,0 +1,191 @@
+"""Response types. Each one is an ASGI-sendable object with status, headers and body."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from email.utils import formatdate
+from http.cookies import SimpleCookie
+from typing import Any, Literal
+
+import anyio
+
+from chirp.datastructures import MutableHeaders, check_header
+from pounce.asgi import Receive, Scope, Send
+
+
+class Response:
+    """A complete response body held in memory."""
+
+    media_type: str | None = "text/html; charset=utf-8"
+
+    def __init__(
+        self,
+        body: str | bytes = b"",
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body.encode() if isinstance(body, str) else bytes(body)
+        self.headers = MutableHeaders([])
+        if media_type is not None:
+            self.media_type = media_type
+        for key, value in (headers or {}).items():
+            self.headers[key] = value
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = True,
+        samesite: Literal["lax", "strict", "none"] | None = "lax",
+    ) -> None:
+        cookie: SimpleCookie = SimpleCookie()
+        cookie[key] = value
+        morsel = cookie[key]
+        if max_age is not None:
+            morsel["max-age"] = max_age
+            morsel["expires"] = formatdate(time.time() + max_age, usegmt=True)
+        morsel["path"] = path
+        if domain:
+            morsel["domain"] = domain
+        if secure:
+            morsel["secure"] = True
+        if httponly:
+            morsel["httponly"] = True
+        if samesite:
+            morsel["samesite"] = samesite.capitalize()
+        self.headers.append("set-cookie", morsel.OutputString())
+
+    def delete_cookie(self, key: str, path: str = "/", domain: str | None = None) -> None:
+        self.set_cookie(key, "", max_age=0, path=path, domain=domain)
+
+    def _finalize_headers(self) -> list[tuple[bytes, bytes]]:
+        if self.media_type and "content-type" not in self.headers:
+            self.headers["content-type"] = self.media_type
+        self.headers["content-length"] = str(len(self.body))
+        return self.headers.raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = self._finalize_headers()
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        body = b"" if scope.get("method") == "HEAD" else self.body
+        await send({"type": "http.response.body", "body": body})
+
+
+class PlainTextResponse(Response):
+    media_type = "text/plain; charset=utf-8"
+
+
+class HTMLResponse(Response):
+    media_type = "text/html; charset=utf-8"
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def __init__(self, content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        super().__init__(body, status, headers)
+
+
+class Redirect(Response):
+    media_type = None
+
+    def __init__(self, url: str, status: int = 303, headers: Mapping[str, str] | None = None) -> None:
+        check_header("location", url)
+        super().__init__(b"", status, headers)
+        self.headers["location"] = url
+
+
+class StreamingResponse(Response):
+    """A body produced piece by piece from a (sync or async) iterable of str/bytes."""
+
+    def __init__(
+        self,
+        content: AsyncIterable[str | bytes] | Iterable[str | bytes],
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = "application/octet-stream",
+    ) -> None:
+        super().__init__(b"", status, headers, media_type)
+        self.content = content
+
+    def _finalize_headers(self) -> list[tuple[bytes, bytes]]:
+        if self.media_type and "content-type" not in self.headers:
+            self.headers["content-type"] = self.media_type
+        return self.headers.raw
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        if isinstance(self.content, AsyncIterable):
+            async for chunk in self.content:
+                yield chunk.encode() if isinstance(chunk, str) else chunk
+        else:
+            iterator = iter(self.content)
+            sentinel = object()
+            while (chunk := await anyio.to_thread.run_sync(next, iterator, sentinel)) is not sentinel:
+                yield chunk.encode() if isinstance(chunk, str) else chunk  # type: ignore[union-attr]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self._finalize_headers()})
+        if scope.get("method") != "HEAD":
+            async with anyio.create_task_group() as tg:
+
+                async def watch_disconnect() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watch_disconnect)
+                async for chunk in self._chunks():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                tg.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class FileResponse(Response):
+    """Send a file from disk in chunks, with its content type and length."""
+
+    chunk_size = 64 * 1024
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        guessed = media_type or mimetypes.guess_type(filename or self.path)[0] or "application/octet-stream"
+        super().__init__(b"", status, headers, guessed)
+        if filename:
+            self.headers["content-disposition"] = f'attachment; filename="{filename}"'
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            stat = await anyio.to_thread.run_sync(os.stat, self.path)
+        except FileNotFoundError:
+            await PlainTextResponse("404 Not Found\n", 404)(scope, receive, send)
+            return
+        if self.media_type and "content-type" not in self.headers:
+            self.headers["content-type"] = self.media_type
+        self.headers["content-length"] = str(stat.st_size)
+        self.headers["last-modified"] = formatdate(stat.st_mtime, usegmt=True)
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers.raw})
+        if scope.get("method") == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        async with await anyio.open_file(self.path, "rb") as f:
+            while chunk := await f.read(self.chunk_size):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

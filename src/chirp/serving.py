@@ -1,0 +1,51 @@
+"""Serving a chirp app with pounce: `AppConfig` → `ServerConfig`, and `app.run()`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from chirp.config import AppConfig
+from pounce.config import ServerConfig
+
+if TYPE_CHECKING:
+    from chirp.app import App
+
+
+def server_config(config: AppConfig, app_path: str = "", **overrides: Any) -> ServerConfig:
+    """The pounce settings an `AppConfig` implies; CLI flags in `overrides` win."""
+    development = config.env == "development" or config.debug
+    values: dict[str, Any] = {
+        "app": app_path,
+        "host": config.host,
+        "port": config.port,
+        "workers": 1 if development else config.workers,
+        "worker_mode": config.worker_mode,
+        "ssl_certfile": config.ssl_certfile,
+        "ssl_keyfile": config.ssl_keyfile,
+        "trusted_hosts": config.trusted_proxies,
+        "forwarded_for_trusted_hops": config.forwarded_for_trusted_hops,
+        "keep_alive_timeout": config.keep_alive_timeout,
+        "body_timeout": config.request_timeout,
+        "max_body_size": config.max_request_body_size,
+        "max_connections": config.max_connections,
+        "backlog": config.backlog,
+        "log_level": config.log_level,
+        "access_log_format": "json" if config.log_format == "json" else "text",
+        "reload": development,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ServerConfig(**values)
+
+
+def run_app(app: App, host: str | None = None, port: int | None = None) -> None:
+    """`app.run()`: serve in this process; in development, under the reloader."""
+    from pounce.logs import configure_logging
+    from pounce.runner import RELOAD_CHILD_ENV, reload_loop, serve_imported
+
+    cfg = server_config(app.config, host=host, port=port)
+    configure_logging(cfg.log_level, "json" if app.config.log_format == "json" else "text")
+    if cfg.reload and not os.environ.get(RELOAD_CHILD_ENV):
+        sys.exit(reload_loop(cfg, [sys.executable, *sys.argv]))
+    sys.exit(serve_imported(app, cfg.replace(reload=False)))

@@ -1,0 +1,3 @@
+from pounce.cli import main
+
+main()

@@ -1,0 +1,137 @@
+"""`pounce` command line: serve, check, config."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from pounce import __version__
+from pounce.config import ServerConfig
+from pounce.errors import AppImportError, ConfigurationError
+
+EPILOG_SERVE = """\b
+Examples:
+  pounce serve --app myapp:app --port 8000
+  pounce myapp:app --workers 4
+  pounce serve --app myapp:create_app() --uds /run/app.sock
+  pounce serve --app myapp:app --config pounce.toml
+"""
+
+
+def fail(message: str, hint: str, code: int = 1) -> None:
+    """Print a one-line error and a hint to stderr and exit non-zero."""
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    sys.exit(code)
+
+
+class _ShorthandGroup(click.Group):
+    """`pounce module:app` is shorthand for `pounce serve --app module:app`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["serve", "--app", *args]
+        return super().parse_args(ctx, args)
+
+
+def server_options(f: Any) -> Any:
+    """The flags shared by `pounce serve` and `pounce check`."""
+    options = [
+        click.option("--app", "app", metavar="MODULE:ATTR", help="The ASGI app to serve."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="pounce.toml or pyproject.toml."),
+        click.option("--host", help="Bind address (default 127.0.0.1)."),
+        click.option("--port", type=int, help="Bind port (default 8000; 0 picks a free port)."),
+        click.option("--uds", help="Bind a Unix domain socket instead of TCP."),
+        click.option("--workers", type=int, help="Worker processes (0 = one per available CPU)."),
+        click.option("--worker-mode", type=click.Choice(["auto", "sync", "async"]), help="Worker execution mode."),
+        click.option("--ssl-certfile", help="TLS certificate (PEM)."),
+        click.option("--ssl-keyfile", help="TLS private key (PEM)."),
+        click.option("--lifespan", type=click.Choice(["auto", "on", "off"]), help="ASGI lifespan handling."),
+        click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug", "trace"])),
+        click.option("--access-log/--no-access-log", default=None, help="Log one line per request."),
+        click.option("--reload", is_flag=True, default=None, help="Restart when source files change (development)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def build_config(config_file: str | None, **flags: Any) -> ServerConfig:
+    try:
+        return ServerConfig.load(config_file, **flags)
+    except ConfigurationError as exc:
+        fail(str(exc), "see `pounce config schema` for every setting", 2)
+        raise  # unreachable
+
+
+@click.group(cls=_ShorthandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pounce")
+def main() -> None:
+    """pounce, the production ASGI server for chirp apps.
+
+    \b
+    Examples:
+      pounce myapp:app
+      pounce serve --app myapp:app --host 0.0.0.0 --port 8000 --workers 4
+      pounce check --app myapp:app --config pounce.toml
+    """
+
+
+@main.command(epilog=EPILOG_SERVE)
+@server_options
+def serve(config_file: str | None, **flags: Any) -> None:
+    """Serve an ASGI app."""
+    from pounce.runner import serve_app
+
+    config = build_config(config_file, **flags)
+    if not config.app:
+        fail("no app given", "pass --app module:attr, for example --app myapp:app", 2)
+    try:
+        code = serve_app(config)
+    except AppImportError as exc:
+        fail(exc.message, exc.hint, 1)
+    except OSError as exc:
+        fail(str(exc), "", 1)
+    sys.exit(code)
+
+
+@main.group()
+def config() -> None:
+    """Inspect pounce's configuration."""
+
+
+@config.command("schema")
+@click.option("--output-format", type=click.Choice(["json", "toml-template"]), default="json", show_default=True)
+def config_schema(output_format: str) -> None:
+    """Print every setting with its type and default.
+
+    \b
+    Examples:
+      pounce config schema --output-format toml-template > pounce.toml
+      pounce config schema --output-format json
+    """
+    from pounce.schema import json_schema, toml_template
+
+    click.echo(json.dumps(json_schema(), indent=2) if output_format == "json" else toml_template())
+
+
+@config.command("show")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="pounce.toml or pyproject.toml.")
+@click.option("--output-format", type=click.Choice(["toml", "json"]), default="toml", show_default=True)
+def config_show(config_file: str | None, output_format: str) -> None:
+    """Print the resolved configuration, secrets redacted.
+
+    \b
+    Example:
+      pounce config show --config pounce.toml --output-format json
+    """
+    from pounce.schema import redacted, to_toml
+
+    cfg = build_config(config_file)
+    data = redacted(asdict(cfg))
+    click.echo(json.dumps(data, indent=2) if output_format == "json" else to_toml(data))

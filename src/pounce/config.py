@@ -1,0 +1,201 @@
+"""`ServerConfig`: every pounce setting in one frozen, validated dataclass.
+
+Values come from defaults, then a `pounce.toml` (or `[tool.pounce]` in pyproject.toml),
+then CLI flags; `ServerConfig.load()` applies that order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from pounce.errors import ConfigurationError
+
+LIFESPAN_MODES = ("auto", "on", "off")
+WORKER_MODES = ("auto", "sync", "async")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+ACCESS_LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Settings of one pounce server; see `pounce config schema` for every field."""
+
+    app: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: str | None = None
+    workers: int = 1
+    worker_mode: str = "auto"
+    backlog: int = 2048
+    max_connections: int | None = None
+    reuse_port: bool = False
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    keep_alive_timeout: float = 5.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    write_timeout: float = 30.0
+    startup_timeout: float = 30.0
+    shutdown_timeout: float = 30.0
+    max_header_size: int = 64 * 1024
+    max_header_count: int = 100
+    max_url_length: int = 8192
+    max_body_size: int = 16 * 1024 * 1024
+    lifespan: str = "auto"
+    server_header: str = "pounce"
+    root_path: str = ""
+    trusted_hosts: tuple[str, ...] = ()
+    forwarded_for_trusted_hops: int = 1
+    log_level: str = "info"
+    access_log: bool = True
+    access_log_format: str = "text"
+    reload: bool = False
+    info_endpoint: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def bind_description(self) -> str:
+        if self.uds:
+            return f"unix:{self.uds}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        scheme = "https" if self.ssl_certfile else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "extra"]
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> ServerConfig:
+        """Build from a mapping (a TOML table or CLI flags), coercing and checking keys."""
+        known = cls.field_names()
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for key, raw in data.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                fix = f"did you mean {close[0]!r}?" if close else "remove it; see `pounce config schema`"
+                raise ConfigurationError(f"{source}: {key}", raw, f"unknown setting, {fix}")
+            values[name] = _coerce(name, raw, hints[name], source)
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> ServerConfig:
+        """Defaults < file (`pounce.toml` or `[tool.pounce]`) < overrides (CLI flags)."""
+        data: dict[str, Any] = {}
+        source = "config"
+        if path is not None:
+            source = str(path)
+            data.update(read_config_file(Path(path)))
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(data, source)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read pounce settings from `pounce.toml` (top level) or pyproject's `[tool.pounce]`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError("--config", str(path), f"cannot read the file ({exc.strerror})") from exc
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError("--config", str(path), f"fix the TOML syntax: {exc}") from exc
+    if path.name == "pyproject.toml":
+        table = doc.get("tool", {}).get("pounce", {})
+        return dict(table)
+    return doc
+
+
+def _coerce(name: str, raw: Any, hint: Any, source: str) -> Any:
+    text = str(hint)
+    try:
+        if raw is None:
+            return None
+        if "tuple" in text:
+            if isinstance(raw, str):
+                return tuple(p.strip() for p in raw.split(",") if p.strip())
+            return tuple(str(v) for v in raw)
+        if "bool" in text:
+            if isinstance(raw, bool):
+                return raw
+            lowered = str(raw).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if "float" in text:
+            return float(raw)
+        if "int" in text:
+            if isinstance(raw, float) or (isinstance(raw, str) and not raw.strip().lstrip("-").isdigit()):
+                raise ValueError(raw)
+            return int(raw)
+        if "Mapping" in text:
+            return dict(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        kind = text.replace("typing.", "")
+        raise ConfigurationError(f"{source}: {name}", raw, f"expected a value of type {kind}") from None
+
+
+def _validate(cfg: ServerConfig) -> None:
+    def positive(name: str) -> None:
+        value = getattr(cfg, name)
+        if value is not None and value <= 0:
+            raise ConfigurationError(name, value, "must be greater than 0")
+
+    for name in (
+        "keep_alive_timeout", "header_timeout", "body_timeout", "write_timeout",
+        "startup_timeout", "shutdown_timeout", "max_header_size", "max_header_count",
+        "max_url_length", "max_body_size", "backlog", "max_connections",
+    ):  # fmt: skip
+        positive(name)
+    if not 0 <= cfg.port <= 65535:
+        raise ConfigurationError("port", cfg.port, "use a port between 0 and 65535 (0 = any free port)")
+    if cfg.workers < 0:
+        raise ConfigurationError("workers", cfg.workers, "use 0 (one per available CPU) or a positive count")
+    if cfg.worker_mode not in WORKER_MODES:
+        raise ConfigurationError("worker_mode", cfg.worker_mode, f"use one of {', '.join(WORKER_MODES)}")
+    if cfg.lifespan not in LIFESPAN_MODES:
+        raise ConfigurationError("lifespan", cfg.lifespan, f"use one of {', '.join(LIFESPAN_MODES)}")
+    if cfg.log_level.lower() not in LOG_LEVELS:
+        raise ConfigurationError("log_level", cfg.log_level, f"use one of {', '.join(LOG_LEVELS)}")
+    if cfg.access_log_format not in ACCESS_LOG_FORMATS:
+        raise ConfigurationError(
+            "access_log_format", cfg.access_log_format, f"use one of {', '.join(ACCESS_LOG_FORMATS)}"
+        )
+    if bool(cfg.ssl_certfile) != bool(cfg.ssl_keyfile):
+        missing = "ssl_keyfile" if cfg.ssl_certfile else "ssl_certfile"
+        raise ConfigurationError(missing, None, "set ssl_certfile and ssl_keyfile together")
+    if cfg.forwarded_for_trusted_hops < 1:
+        raise ConfigurationError(
+            "forwarded_for_trusted_hops",
+            cfg.forwarded_for_trusted_hops,
+            "must be >= 1; to ignore X-Forwarded-For leave trusted_hosts empty",
+        )
+    for entry in cfg.trusted_hosts:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                "trusted_hosts", entry, "use IP addresses or CIDR networks such as 10.0.0.0/8"
+            ) from None
+    if any(c in cfg.server_header for c in "\r\n"):
+        raise ConfigurationError("server_header", cfg.server_header, "remove CR/LF characters")

@@ -1,0 +1,389 @@
+"""The HTTP/1.1 connection driver: socket I/O, timeouts and ASGI request cycles.
+
+The protocol state lives in `protocols.http11`; this module only moves bytes between
+the socket and that state machine and runs the app once per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import anyio
+import anyio.abc
+import h11
+
+from pounce.asgi import ASGIApp, Message, ServerState, http_scope
+from pounce.config import ServerConfig
+from pounce.protocols import http11
+from pounce.protocols.http11 import HTTP11Protocol
+
+logger = logging.getLogger("pounce.error")
+access_logger = logging.getLogger("pounce.access")
+
+_READ_SIZE = 65536
+_DRAIN_LIMIT = 1024 * 1024  # unread request body we are willing to discard to keep a connection
+
+
+class ClientDisconnected(OSError):
+    """Raised from `send()` once the client has gone away (ASGI spec 2.4)."""
+
+
+class _Closed(Exception):
+    pass
+
+
+class HTTP11Connection:
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        app: ASGIApp,
+        config: ServerConfig,
+        server_state: ServerState,
+        lifespan_state: dict[str, Any],
+        *,
+        client: tuple[str, int] | None,
+        server: tuple[str, int | None] | None,
+        scheme: str,
+    ) -> None:
+        self.stream = stream
+        self.app = app
+        self.config = config
+        self.server_state = server_state
+        self.lifespan_state = lifespan_state
+        self.client = client
+        self.server = server
+        self.scheme = scheme
+        self.proto = HTTP11Protocol(
+            http11.Limits(
+                max_header_size=config.max_header_size,
+                max_header_count=config.max_header_count,
+                max_url_length=config.max_url_length,
+                max_body_size=config.max_body_size,
+            ),
+            server_header=config.server_header.encode("latin-1"),
+        )
+        self.idle_scope: anyio.CancelScope | None = None
+        self.requests = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            while not self.server_state.draining or self.proto.has_buffered_data:
+                head = await self._read_head()
+                if head is None:
+                    return
+                self.requests += 1
+                if not await self._cycle(head):
+                    return
+                self.proto.start_next_cycle()
+        except (_Closed, anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
+            pass
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.stream.aclose()
+
+    def close_if_idle(self) -> None:
+        """Called when draining: drop the connection if it waits between requests."""
+        if self.idle_scope is not None:
+            self.idle_scope.cancel()
+
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            with anyio.fail_after(self.config.write_timeout):
+                await self.stream.send(data)
+        except (TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise _Closed() from exc
+
+    async def _receive_bytes(self) -> bytes:
+        try:
+            return await self.stream.receive(_READ_SIZE)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return b""
+
+    async def _reject(self, rejected: http11.Rejected) -> None:
+        logger.debug("rejecting request from %s: %s %s", self.client, rejected.status, rejected.reason)
+        await self._write(self.proto.error_response(rejected.status, rejected.reason))
+        raise _Closed()
+
+    # -- reading ---------------------------------------------------------------------------
+    async def _read_head(self) -> http11.RequestHead | None:
+        """Wait for the next request head: idle wait, then the slowloris deadline."""
+        first = self.requests == 0
+        deadline: float | None = None
+        while True:
+            event = self.proto.next_event()
+            if isinstance(event, http11.RequestHead):
+                return event
+            if isinstance(event, http11.Rejected):
+                await self._reject(event)
+            if event is http11.PEER_CLOSED or event is http11.PAUSED:
+                return None
+            # NEED_DATA
+            if deadline is None and (first or self.proto.has_buffered_data):
+                deadline = time.monotonic() + self.config.header_timeout
+            if deadline is None:
+                data = await self._idle_receive()
+                if data is None:
+                    return None
+            else:
+                with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as timer:
+                    data = await self._receive_bytes()
+                if timer.cancelled_caught:
+                    if not self.proto.has_buffered_data:
+                        return None  # a connection that never spoke: just close it
+                    await self._reject(http11.Rejected(408, "request head not received in time"))
+            if not data:
+                self.proto.feed(b"")
+                return None
+            self.proto.feed(data)
+            if deadline is None:
+                deadline = time.monotonic() + self.config.header_timeout
+
+    async def _idle_receive(self) -> bytes | None:
+        """Between keep-alive requests: wait up to keep_alive_timeout, cancellable by a drain."""
+        with anyio.CancelScope(deadline=anyio.current_time() + self.config.keep_alive_timeout) as scope:
+            self.idle_scope = scope
+            if self.server_state.draining:
+                scope.cancel()
+            data = await self._receive_bytes()
+        self.idle_scope = None
+        return None if scope.cancelled_caught else data
+
+    # -- one request -----------------------------------------------------------------------
+    async def _cycle(self, head: http11.RequestHead) -> bool:
+        """Run the app for one request; return whether the connection stays open."""
+        cycle = _Cycle(self, head)
+        start = time.perf_counter()
+        await cycle.run()
+        if self.config.access_log:
+            access_logger.info(
+                '%s - "%s %s HTTP/%s" %s %.1fms',
+                self.client[0] if self.client else "-",
+                head.method.decode("ascii", "replace"),
+                head.target.decode("latin-1"),
+                head.http_version.decode("ascii"),
+                cycle.status,
+                (time.perf_counter() - start) * 1000,
+                extra={"status": cycle.status, "client": self.client},
+            )
+        if not cycle.response_complete or cycle.disconnected or cycle.must_close:
+            return False
+        if not self.proto.request_complete and not await cycle.drain_body():
+            return False
+        return self.proto.keep_alive and not self.server_state.draining
+
+
+class _Cycle:
+    """ASGI receive/send for one request on an HTTP/1.1 connection."""
+
+    def __init__(self, conn: HTTP11Connection, head: http11.RequestHead) -> None:
+        self.conn = conn
+        self.head = head
+        self.status = 0
+        self.response_headers: list[tuple[bytes, bytes]] | None = None
+        self.response_complete = False
+        self.disconnected = False
+        self.must_close = False
+        self.continue_sent = not head.expects_continue
+        self.body_done = False
+        self._response_done = anyio.Event()
+
+    async def run(self) -> None:
+        conn = self.conn
+        scope = http_scope(
+            method=self.head.method,
+            target=self.head.target,
+            headers=self.head.headers,
+            http_version=self.head.http_version.decode("ascii"),
+            scheme=conn.scheme,
+            client=conn.client,
+            server=conn.server,
+            root_path=conn.config.root_path,
+            state=conn.lifespan_state,
+            server_state=conn.server_state,
+        )
+        try:
+            await conn.app(scope, self.receive, self.send)
+        except _Closed:
+            self.disconnected = True
+        except BaseException as exc:
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                raise
+            if isinstance(exc, ClientDisconnected):
+                return
+            logger.error("exception in ASGI application", exc_info=exc)
+            await self._fail_app()
+            return
+        if not self.response_complete and not self.disconnected:
+            if self.response_headers is None and not conn.proto.response_started:
+                logger.error("ASGI application returned without sending a response")
+            await self._fail_app()
+
+    async def _fail_app(self) -> None:
+        """The app failed: a 500 if nothing was sent yet, otherwise cut the connection."""
+        self.must_close = True
+        if self.disconnected or self.response_complete:
+            return
+        if not self.conn.proto.response_started:
+            self.status = 500
+            try:
+                await self.conn._write(self.conn.proto.error_response(500, "internal server error"))
+            except _Closed:
+                pass
+            self.response_complete = True
+
+    # -- receive ---------------------------------------------------------------------------
+    async def receive(self) -> Message:
+        if self.disconnected or self.response_complete and self.body_done:
+            if not self.disconnected:
+                await self._wait_disconnect()
+            return {"type": "http.disconnect"}
+        if not self.body_done:
+            return await self._receive_body()
+        await self._wait_disconnect()
+        return {"type": "http.disconnect"}
+
+    async def _receive_body(self) -> Message:
+        conn = self.conn
+        if not self.continue_sent:
+            self.continue_sent = True
+            await conn._write(conn.proto.continue_100())
+        while True:
+            event = conn.proto.next_event()
+            if isinstance(event, http11.Body):
+                return {"type": "http.request", "body": event.data, "more_body": True}
+            if event is http11.END_OF_BODY:
+                self.body_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if isinstance(event, http11.Rejected):
+                await self._abort(event.status, event.reason)
+                return {"type": "http.disconnect"}
+            if event is http11.PEER_CLOSED:
+                self.disconnected = True
+                return {"type": "http.disconnect"}
+            with anyio.move_on_after(conn.config.body_timeout) as timer:
+                data = await conn._receive_bytes()
+            if timer.cancelled_caught:
+                await self._abort(408, "request body not received in time")
+                return {"type": "http.disconnect"}
+            if not data:
+                self.disconnected = True
+                return {"type": "http.disconnect"}
+            conn.proto.feed(data)
+
+    async def _abort(self, status: int, reason: str) -> None:
+        """Answer a request whose body broke a limit, then treat the client as gone."""
+        self.must_close = True
+        if not self.conn.proto.response_started:
+            self.status = status
+            try:
+                await self.conn._write(self.conn.proto.error_response(status, reason))
+            except _Closed:
+                pass
+            self.response_complete = True
+        self.disconnected = True
+
+    async def _wait_disconnect(self) -> None:
+        """Block until the client goes away or the response is complete."""
+        conn = self.conn
+        buffered = 0
+        async with anyio.create_task_group() as tg:
+
+            async def on_done() -> None:
+                await self._response_done.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(on_done)
+            while True:
+                data = await conn._receive_bytes()
+                if not data:
+                    self.disconnected = True
+                    tg.cancel_scope.cancel()
+                    return
+                conn.proto.feed(data)  # a pipelined next request: kept for the next cycle
+                buffered += len(data)
+                if buffered > conn.config.max_header_size:
+                    await self._response_done.wait()
+                    tg.cancel_scope.cancel()
+                    return
+
+    # -- send ------------------------------------------------------------------------------
+    async def send(self, message: Message) -> None:
+        if self.disconnected:
+            raise ClientDisconnected("client disconnected")
+        kind = message["type"]
+        proto = self.conn.proto
+        if kind == "http.response.start":
+            if self.response_headers is not None or self.response_complete:
+                raise RuntimeError("http.response.start sent twice")
+            self.status = int(message["status"])
+            self.response_headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
+            return
+        if kind == "http.response.body":
+            if self.response_headers is None:
+                raise RuntimeError("http.response.body sent before http.response.start")
+            if self.response_complete:
+                raise RuntimeError("http.response.body sent after the response completed")
+            body = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            data = b""
+            if not proto.response_started:
+                close = self.conn.server_state.draining or not self.body_done and not self._body_fits()
+                if close:
+                    self.must_close = True
+                try:
+                    data = proto.response_head(self.status, self.response_headers, close=close)
+                except h11.LocalProtocolError as exc:
+                    raise ValueError(f"invalid response head: {exc}") from None
+            try:
+                data += proto.response_body(body)
+                if not more:
+                    data += proto.response_end()
+            except h11.LocalProtocolError as exc:
+                self.must_close = True
+                raise ValueError(f"invalid response body: {exc}") from None
+            try:
+                await self.conn._write(data)
+            except _Closed:
+                self.disconnected = True
+                self._response_done.set()
+                raise ClientDisconnected("client disconnected") from None
+            if not more:
+                self.response_complete = True
+                self._response_done.set()
+            return
+        raise RuntimeError(f"unexpected ASGI message type {kind!r}")
+
+    def _body_fits(self) -> bool:
+        """Whether an unread request body is small enough to discard and keep the connection."""
+        for name, value in self.head.headers:
+            if name == b"content-length":
+                return int(value) <= _DRAIN_LIMIT
+        return False
+
+    async def drain_body(self) -> bool:
+        """Discard the unread rest of the request body so the connection can be reused."""
+        if self.must_close or not self.continue_sent:
+            return False
+        discarded = 0
+        with anyio.move_on_after(self.conn.config.body_timeout):
+            while True:
+                event = self.conn.proto.next_event()
+                if event is http11.END_OF_BODY:
+                    return True
+                if isinstance(event, http11.Body):
+                    discarded += len(event.data)
+                    if discarded > _DRAIN_LIMIT:
+                        return False
+                    continue
+                if event is not http11.NEED_DATA:
+                    return False
+                data = await self.conn._receive_bytes()
+                if not data:
+                    return False
+                self.conn.proto.feed(data)
+        return False

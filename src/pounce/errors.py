@@ -1,0 +1,26 @@
+"""Errors shared by pounce and chirp."""
+
+from __future__ import annotations
+
+
+class ConfigurationError(ValueError):
+    """A setting has a value that cannot work.
+
+    The message always names the field, the bad value and the fix, so that a user
+    reading one line of a log knows what to change.
+    """
+
+    def __init__(self, field: str, value: object, fix: str) -> None:
+        self.field = field
+        self.value = value
+        self.fix = fix
+        super().__init__(f"{field}={value!r} is invalid: {fix}")
+
+
+class AppImportError(Exception):
+    """The `module:attr` app path could not be resolved to an ASGI callable."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message)

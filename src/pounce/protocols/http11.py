@@ -1,0 +1,208 @@
+"""HTTP/1.1 as a sans-IO state machine on top of h11, with pounce's limits applied.
+
+The connection driver feeds received bytes in with `feed()`, pulls events with
+`next_event()` and asks for the bytes of a response with the `response_*` methods.
+Nothing here knows about sockets, timeouts or the ASGI app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from http import HTTPStatus
+
+import h11
+
+from pounce.protocols.headers import date_header
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_header_size: int = 64 * 1024
+    max_header_count: int = 100
+    max_url_length: int = 8192
+    max_body_size: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    method: bytes
+    target: bytes
+    headers: Headers
+    http_version: bytes
+    expects_continue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The peer broke the protocol or a limit: answer `status` (if possible) and close."""
+
+    status: int
+    reason: str
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NEED_DATA = _Marker("NEED_DATA")
+PAUSED = _Marker("PAUSED")
+END_OF_BODY = _Marker("END_OF_BODY")
+PEER_CLOSED = _Marker("PEER_CLOSED")
+
+Event = RequestHead | Body | Rejected | _Marker
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
+
+
+class HTTP11Protocol:
+    """One HTTP/1.1 connection, server side."""
+
+    def __init__(self, limits: Limits, server_header: bytes = b"pounce") -> None:
+        self._limits = limits
+        self._server_header = server_header
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_size)
+        self._body_received = 0
+        self._head_request = False
+
+    # -- input -----------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Hand received bytes to the parser; `b""` means the peer closed its side."""
+        self._conn.receive_data(data)
+
+    @property
+    def has_buffered_data(self) -> bool:
+        return bool(self._conn.trailing_data[0])
+
+    def next_event(self) -> Event:
+        try:
+            event = self._conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            status = exc.error_status_hint
+            reason = "request header fields too large" if status == 431 else "malformed request"
+            return Rejected(status, reason)
+        if event is h11.NEED_DATA:
+            return NEED_DATA
+        if event is h11.PAUSED:
+            return PAUSED
+        if isinstance(event, h11.Request):
+            return self._on_request(event)
+        if isinstance(event, h11.Data):
+            self._body_received += len(event.data)
+            if self._body_received > self._limits.max_body_size:
+                return Rejected(413, "request body exceeds max_body_size")
+            return Body(bytes(event.data))
+        if isinstance(event, h11.EndOfMessage):
+            return END_OF_BODY
+        return PEER_CLOSED
+
+    def _on_request(self, event: h11.Request) -> Event:
+        limits = self._limits
+        if len(event.target) > limits.max_url_length:
+            return Rejected(414, "request target exceeds max_url_length")
+        headers = list(event.headers)
+        if len(headers) > limits.max_header_count:
+            return Rejected(431, "too many request header fields")
+        if sum(len(k) + len(v) + 4 for k, v in headers) > limits.max_header_size:
+            return Rejected(431, "request header fields too large")
+        expects_continue = False
+        for name, value in headers:
+            if name == b"content-length" and int(value) > limits.max_body_size:
+                return Rejected(413, "declared Content-Length exceeds max_body_size")
+            if name == b"expect" and value.lower() == b"100-continue":
+                expects_continue = True
+        self._head_request = event.method == b"HEAD"
+        return RequestHead(
+            method=bytes(event.method),
+            target=bytes(event.target),
+            headers=headers,
+            http_version=bytes(event.http_version),
+            expects_continue=expects_continue,
+        )
+
+    # -- output ----------------------------------------------------------------------------
+    @property
+    def response_started(self) -> bool:
+        return self._conn.our_state is not h11.IDLE and self._conn.our_state is not h11.SEND_RESPONSE
+
+    @property
+    def request_complete(self) -> bool:
+        return self._conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED)
+
+    def continue_100(self) -> bytes:
+        """Bytes of `100 Continue`, or nothing once a final response has begun."""
+        if self._conn.their_state is not h11.SEND_BODY or self.response_started:
+            return b""
+        return self._conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")) or b""
+
+    def response_head(self, status: int, headers: Headers, *, close: bool = False) -> bytes:
+        """Bytes of the status line and headers; adds `Date`, `Server` and `Connection`.
+
+        Raises `h11.LocalProtocolError` for headers that must not be sent (for example
+        a CR or LF inside a value); the driver turns that into a 500.
+        """
+        out = list(headers)
+        names = {name.lower() for name, _ in out}
+        if b"server" not in names and self._server_header:
+            out.append((b"server", self._server_header))
+        if b"date" not in names:
+            out.append((b"date", date_header()))
+        if close and b"connection" not in names:
+            out.append((b"connection", b"close"))
+        response = h11.Response(status_code=status, headers=out, reason=_reason(status))
+        return self._conn.send(response) or b""
+
+    def response_body(self, data: bytes) -> bytes:
+        if not data or self._head_request:
+            return b""
+        return self._conn.send(h11.Data(data=data)) or b""
+
+    def response_end(self) -> bytes:
+        return self._conn.send(h11.EndOfMessage()) or b""
+
+    def error_response(self, status: int, reason: str) -> bytes:
+        """A complete plain-text error response that closes the connection."""
+        body = f"{status} {_reason(status).decode()}\n{reason}\n".encode()
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        try:
+            data = self.response_head(status, headers) + self.response_body(body) + self.response_end()
+        except h11.LocalProtocolError:
+            # h11 refuses to answer (for example the request line never parsed as HTTP):
+            # write a minimal response by hand; the connection closes right after it.
+            data = (
+                b"HTTP/1.1 %d %s\r\nserver: %s\r\ndate: %s\r\n" % (status, _reason(status), self._server_header, date_header())
+                + b"".join(k + b": " + v + b"\r\n" for k, v in headers)
+                + b"\r\n"
+                + body
+            )
+        return data
+
+    @property
+    def keep_alive(self) -> bool:
+        return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE
+
+    def start_next_cycle(self) -> None:
+        self._conn.start_next_cycle()
+        self._body_received = 0
+        self._head_request = False

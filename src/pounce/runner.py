@@ -1,0 +1,112 @@
+"""From a `ServerConfig` to a running process: logging, app import, reload, exit code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+
+from pounce.asgi import LifespanError
+from pounce.config import ServerConfig
+from pounce.importer import import_app
+from pounce.logs import configure_logging
+from pounce.server import Server
+
+logger = logging.getLogger("pounce.error")
+
+EXIT_OK = 0
+EXIT_STARTUP_FAILED = 3
+
+
+def serve_app(config: ServerConfig) -> int:
+    """Run the server described by `config` until it is told to stop; return the exit code."""
+    configure_logging(config.log_level, "text")
+    if config.reload:
+        return reload_loop(config)
+    app = import_app(config.app)
+    return serve_imported(app, config)
+
+
+def serve_imported(app: object, config: ServerConfig) -> int:
+    server = Server(app, config)  # type: ignore[arg-type]
+    try:
+        anyio.run(server.serve)
+    except LifespanError as exc:
+        logger.error("application startup failed: %s", exc)
+        return EXIT_STARTUP_FAILED
+    return EXIT_OK
+
+
+def _source_mtimes(root: Path) -> dict[Path, float]:
+    mtimes: dict[Path, float] = {}
+    for path in root.rglob("*.py"):
+        if any(part.startswith(".") or part in ("__pycache__", "node_modules") for part in path.parts):
+            continue
+        try:
+            mtimes[path] = path.stat().st_mtime
+        except OSError:
+            continue
+    return mtimes
+
+
+RELOAD_CHILD_ENV = "POUNCE_RELOAD_CHILD"
+
+
+def reload_loop(config: ServerConfig, argv: list[str] | None = None, interval: float = 0.5) -> int:
+    """Development reload: run the server in a child process, restart it on source change.
+
+    The child is `argv` (default: pounce serving `config.app`); it sees
+    `POUNCE_RELOAD_CHILD=1` and the config in `POUNCE_CHILD_CONFIG`.
+    """
+    root = Path.cwd()
+    env = dict(os.environ)
+    env[RELOAD_CHILD_ENV] = "1"
+    env["POUNCE_CHILD_CONFIG"] = _encode(config.replace(reload=False))
+    argv = argv or [sys.executable, "-m", "pounce.reload_child"]
+    logger.info("watching %s for changes", root)
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while True:
+        child = subprocess.Popen(argv, env=env)
+        seen = _source_mtimes(root)
+        while not stop and child.poll() is None:
+            time.sleep(interval)
+            now = _source_mtimes(root)
+            if now != seen:
+                logger.info("source changed, restarting")
+                break
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(config.shutdown_timeout + 5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if stop:
+            return EXIT_OK
+        if child.returncode not in (0, -signal.SIGTERM) and _source_mtimes(root) == seen:
+            # crashed without a change: wait for the next edit rather than spinning
+            while not stop and _source_mtimes(root) == seen:
+                time.sleep(interval)
+            if stop:
+                return EXIT_OK
+
+
+def _encode(config: ServerConfig) -> str:
+    import json
+    from dataclasses import asdict
+
+    data = asdict(config)
+    data.pop("extra", None)
+    return json.dumps(data)

@@ -1,0 +1,81 @@
+"""Describe `ServerConfig` for tools and humans: JSON Schema, a TOML template, redaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, fields
+from typing import Any, get_type_hints
+
+from pounce.config import ServerConfig
+
+_SECRET_MARKERS = ("key", "secret", "password", "token", "dsn")
+_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+
+
+def _json_type(hint: Any) -> dict[str, Any]:
+    text = str(hint)
+    if "tuple" in text:
+        return {"type": "array", "items": {"type": "string"}}
+    for name, kind in _TYPES.items():
+        if text.startswith(name) or text.startswith(f"<class '{name}'>"):
+            return {"type": [kind, "null"]} if "None" in text else {"type": kind}
+    return {}
+
+
+def _defaults() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(ServerConfig):
+        if f.name == "extra":
+            continue
+        out[f.name] = f.default if f.default is not MISSING else None
+    return out
+
+
+def json_schema() -> dict[str, Any]:
+    hints = get_type_hints(ServerConfig)
+    props = {}
+    for name, default in _defaults().items():
+        entry = _json_type(hints[name])
+        entry["default"] = list(default) if isinstance(default, tuple) else default
+        props[name] = entry
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "pounce.toml",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": props,
+    }
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def toml_template() -> str:
+    lines = ["# pounce.toml: every setting with its default; uncomment what you change."]
+    for name, default in _defaults().items():
+        if default is None:
+            lines.append(f'# {name} = ""')
+        else:
+            lines.append(f"# {name} = {_toml_value(default)}")
+    return "\n".join(lines)
+
+
+def redacted(data: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in data.items():
+        if name == "extra":
+            continue
+        secret = any(m in name for m in _SECRET_MARKERS) and not name.endswith("file")
+        out[name] = "***" if secret and value else value
+    return out
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    return "\n".join(f"{k} = {_toml_value(v)}" for k, v in data.items() if v is not None)

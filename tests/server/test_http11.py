@@ -1,0 +1,243 @@
+"""pounce HTTP/1.1 over real sockets: framing, limits, timeouts and errors."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+
+import httpx
+import pytest
+
+from helpers.server import raw_request, serve
+from pounce.asgi import LifespanError
+
+from helpers.asgi_apps import echo, failing_startup
+
+
+def status_of(raw: bytes) -> int:
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", raw)
+    assert match, raw[:200]
+    return int(match.group(1))
+
+
+def test_get_has_date_server_and_reason_phrase() -> None:
+    with serve(echo) as srv:
+        raw = raw_request(srv.port, b"GET /hi?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    head = raw.split(b"\r\n\r\n")[0].lower()
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nserver: pounce" in head
+    assert re.search(rb"\r\ndate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d gmt", head)
+    assert raw.endswith(b"GET /hi ")
+
+
+def test_keep_alive_reuses_one_connection() -> None:
+    with serve(echo) as srv, httpx.Client(base_url=srv.url) as client:
+        ports = set()
+        for i in range(5):
+            response = client.post("/n", content=str(i))
+            assert response.text == f"POST /n {i}"
+            ports.add(response.extensions["network_stream"].get_extra_info("client_addr")[1])
+    assert len(ports) == 1
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    with serve(echo) as srv:
+        raw = raw_request(
+            srv.port,
+            b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz"
+            b"GET /c HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+    bodies = re.findall(rb"\r\n\r\n((?:GET|POST) /\w [a-z]*)", raw)
+    assert bodies == [b"GET /a ", b"POST /b xyz", b"GET /c "]
+
+
+def test_chunked_request_body() -> None:
+    with serve(echo) as srv:
+        raw = raw_request(
+            srv.port,
+            b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+        )
+    assert raw.endswith(b"POST /c abcdefg")
+
+
+def test_chunked_response_when_no_length() -> None:
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for part in (b"one", b"two"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    with serve(app, lifespan="off") as srv:
+        raw = raw_request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert b"transfer-encoding: chunked" in raw.lower()
+    assert raw.endswith(b"3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n")
+
+
+def test_expect_100_continue() -> None:
+    with serve(echo) as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n")
+        s.sendall(b"hello")
+        rest = s.recv(1000)
+    assert status_of(rest) == 200
+    assert rest.endswith(b"POST /up hello")
+
+
+def test_head_has_headers_but_no_body() -> None:
+    with serve(echo) as srv:
+        raw = raw_request(srv.port, b"HEAD /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert status_of(raw) == 200
+    assert b"content-length: 8" in raw.lower()
+    assert raw.endswith(b"\r\n\r\n")
+
+
+def test_http10_closes_after_response() -> None:
+    with serve(echo) as srv:
+        raw = raw_request(srv.port, b"GET /old HTTP/1.0\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200")
+    assert raw.endswith(b"GET /old ")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nbad header\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 without Host
+        (b"GET / HTTP/1.1\r\nHost: t\r\nX: " + b"a" * 70000 + b"\r\n\r\n", 431),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 999999999\r\n\r\n", 413),
+    ],
+    ids=["request-line", "header-line", "bad-length", "two-lengths", "bad-chunk", "no-host",
+         "header-size", "url-length", "declared-body"],  # fmt: skip
+)
+def test_malformed_requests_get_4xx_and_close(request_bytes: bytes, status: int) -> None:
+    with serve(echo) as srv:
+        raw = raw_request(srv.port, request_bytes)
+        assert status_of(raw) == status
+        assert b"connection: close" in raw.lower()
+        # the worker survived: a good request still works
+        assert httpx.get(srv.url + "/ok").text == "GET /ok "
+
+
+def test_too_many_headers_is_431() -> None:
+    headers = b"".join(b"X-%d: v\r\n" % i for i in range(20))
+    with serve(echo, max_header_count=10) as srv:
+        raw = raw_request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n" + headers + b"\r\n")
+    assert status_of(raw) == 431
+
+
+def test_chunked_body_over_limit_is_413() -> None:
+    chunk = b"%x\r\n%s\r\n" % (600, b"x" * 600)
+    with serve(echo, max_body_size=1000) as srv:
+        raw = raw_request(
+            srv.port,
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk + b"0\r\n\r\n",
+        )
+    assert status_of(raw) == 413
+
+
+def test_slow_header_gets_408_and_close() -> None:
+    with serve(echo, header_timeout=0.3) as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")  # never finishes the head
+        start = time.monotonic()
+        raw = s.recv(1000)
+        assert status_of(raw) == 408
+        assert s.recv(100) == b""
+        assert time.monotonic() - start < 3
+
+
+def test_slowloris_does_not_starve_other_clients() -> None:
+    with serve(echo, header_timeout=2) as srv:
+        lingering = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(20)]
+        for s in lingering:
+            s.sendall(b"GET / HTTP/1.1\r\n")
+        try:
+            start = time.monotonic()
+            assert httpx.get(srv.url + "/fast").status_code == 200
+            assert time.monotonic() - start < 1
+        finally:
+            for s in lingering:
+                s.close()
+
+
+def test_slow_body_gets_408() -> None:
+    with serve(echo, body_timeout=0.3) as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        raw = s.recv(1000)
+    assert status_of(raw) == 408
+
+
+def test_idle_keep_alive_connection_is_closed() -> None:
+    with serve(echo, keep_alive_timeout=0.3) as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert status_of(s.recv(1000)) == 200
+        start = time.monotonic()
+        assert s.recv(100) == b""
+        assert time.monotonic() - start < 3
+
+
+def test_silent_connection_is_closed_without_a_response() -> None:
+    with serve(echo, header_timeout=0.3) as srv:
+        assert raw_request(srv.port, b"") == b""
+
+
+@pytest.mark.parametrize("path", ["/boom", "/silent", "/badheader"])
+def test_app_failures_become_500(path: str, caplog: pytest.LogCaptureFixture) -> None:
+    with serve(echo) as srv:
+        response = httpx.get(srv.url + path)
+        assert response.status_code == 500
+        assert "set-cookie" not in response.headers
+        assert httpx.get(srv.url + "/after").status_code == 200
+
+
+def test_max_connections_answers_503() -> None:
+    with serve(echo, max_connections=1) as srv, socket.create_connection(("127.0.0.1", srv.port)) as held:
+        held.sendall(b"GET /sleep/0 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert status_of(held.recv(1000)) == 200  # the connection is open and counted
+        raw = raw_request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert status_of(raw) == 503
+        assert b"retry-after: 1" in raw.lower()
+
+
+def test_lifespan_startup_failure_stops_the_server() -> None:
+    with pytest.raises(LifespanError, match="database unreachable"), serve(failing_startup()):
+        pass  # pragma: no cover
+
+
+def test_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        with serve(echo, host="::1") as srv:
+            assert httpx.get(srv.url + "/six").text == "GET /six "
+    except OSError as exc:  # pragma: no cover - kernels without ::1
+        pytest.skip(f"::1 not available: {exc}")
+
+
+def test_unix_socket(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = str(tmp_path / "pounce.sock")
+    from anyio.from_thread import start_blocking_portal
+    import threading
+
+    from pounce.config import ServerConfig
+    from pounce.server import Server
+
+    server = Server(echo, ServerConfig(uds=path, access_log=False))
+    ready = threading.Event()
+    with start_blocking_portal() as portal:
+        future = portal.start_task_soon(lambda: server.serve(install_signals=False, on_ready=lambda _: ready.set()))
+        assert ready.wait(10)
+        transport = httpx.HTTPTransport(uds=path)
+        with httpx.Client(transport=transport) as client:
+            assert client.get("http://local/unix").text == "GET /unix "
+        portal.call(server.shutdown)
+        future.result(timeout=10)

@@ -44,7 +44,7 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _is_internal(filename: str) -> bool:
-    return filename.startswith(_PKG_DIR) or filename.startswith("<frozen")
+    return filename.startswith(_PKG_DIR) or filename.startswith("<")
 
 
 @dataclass(frozen=True, repr=False)

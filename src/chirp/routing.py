@@ -126,7 +126,7 @@ class Router:
             raise MethodNotAllowed(sorted(allowed))
         raise NotFound()
 
-    def url_for(self, name: str, **params: Any) -> str:
+    def url_for(self, name: str, /, **params: Any) -> str:
         try:
             route = self._by_name[name]
         except KeyError:

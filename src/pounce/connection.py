@@ -18,6 +18,7 @@ from pounce.asgi import ASGIApp, Message, ServerState, http_scope
 from pounce.config import ServerConfig
 from pounce.protocols import http11
 from pounce.protocols.http11 import HTTP11Protocol
+from pounce.proxy import proxy_trust
 
 logger = logging.getLogger("pounce.error")
 access_logger = logging.getLogger("pounce.access")
@@ -55,6 +56,7 @@ class HTTP11Connection:
         self.client = client
         self.server = server
         self.scheme = scheme
+        self.proxy = proxy_trust(config.trusted_hosts, config.forwarded_for_trusted_hops)
         self.proto = HTTP11Protocol(
             http11.Limits(
                 max_header_size=config.max_header_size,
@@ -194,13 +196,14 @@ class _Cycle:
 
     async def run(self) -> None:
         conn = self.conn
+        client, scheme = conn.proxy.resolve(conn.client, self.head.headers, conn.scheme)
         scope = http_scope(
             method=self.head.method,
             target=self.head.target,
             headers=self.head.headers,
             http_version=self.head.http_version.decode("ascii"),
-            scheme=conn.scheme,
-            client=conn.client,
+            scheme=scheme,
+            client=client,
             server=conn.server,
             root_path=conn.config.root_path,
             state=conn.lifespan_state,
@@ -238,7 +241,7 @@ class _Cycle:
 
     # -- receive ---------------------------------------------------------------------------
     async def receive(self) -> Message:
-        if self.disconnected or self.response_complete and self.body_done:
+        if self.disconnected or (self.response_complete and self.body_done):
             if not self.disconnected:
                 await self._wait_disconnect()
             return {"type": "http.disconnect"}
@@ -332,7 +335,7 @@ class _Cycle:
             more = bool(message.get("more_body", False))
             data = b""
             if not proto.response_started:
-                close = self.conn.server_state.draining or not self.body_done and not self._body_fits()
+                close = self.conn.server_state.draining or (not self.body_done and not self._body_fits())
                 if close:
                     self.must_close = True
                 try:

@@ -14,9 +14,11 @@ import anyio
 
 from pounce.asgi import LifespanError
 from pounce.config import ServerConfig
+from pounce.cpus import available_cpus
 from pounce.importer import import_app
 from pounce.logs import configure_logging
 from pounce.server import Server
+from pounce.supervisor import Supervisor
 
 logger = logging.getLogger("pounce.error")
 
@@ -29,6 +31,9 @@ def serve_app(config: ServerConfig) -> int:
     configure_logging(config.log_level, "text")
     if config.reload:
         return reload_loop(config)
+    workers = config.workers or available_cpus()
+    if workers > 1:
+        return Supervisor(config, workers).run()
     app = import_app(config.app)
     return serve_imported(app, config)
 

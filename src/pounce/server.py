@@ -12,10 +12,10 @@ from typing import Any
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
-from anyio.streams.tls import TLSListener
+from anyio.streams.tls import TLSStream
 
-from pounce.asgi import ASGIApp, Lifespan, LifespanError, ServerState
-from pounce.config import ServerConfig
+from pounce.asgi import ASGI_VERSION, ASGIApp, Lifespan, LifespanError, ServerState
+from pounce.config import ServerConfig, effective_worker_mode
 from pounce.connection import HTTP11Connection
 from pounce.sockets import bind_socket
 
@@ -49,6 +49,9 @@ class Server:
         self._stopping = False
         self._stop: anyio.Event | None = None
         self._all_closed: anyio.Event | None = None
+        self._lifespan_state: dict[str, Any] = {}
+        self._ssl: ssl.SSLContext | None = None
+        self._scheme = "http"
 
     def shutdown(self) -> None:
         """Begin a graceful shutdown (what SIGTERM does); calling twice forces it.
@@ -67,6 +70,7 @@ class Server:
         *,
         install_signals: bool = True,
         on_ready: Callable[[Server], None] | None = None,
+        signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT),
     ) -> None:
         """Serve until a signal (or `shutdown()`), then drain and run lifespan shutdown."""
         config = self.config
@@ -77,7 +81,7 @@ class Server:
             self._stop.set()
         sock = sock or bind_socket(config)
         try:
-            await self._serve(sock, install_signals, on_ready)
+            await self._serve(sock, signals if install_signals else (), on_ready)
         except BaseExceptionGroup as group:
             failures = group.subgroup(LifespanError)
             if failures is not None:
@@ -87,74 +91,121 @@ class Server:
             sock.close()
 
     async def _serve(
-        self, sock: socket.socket, install_signals: bool, on_ready: Callable[[Server], None] | None
+        self, sock: socket.socket, signals: tuple[int, ...], on_ready: Callable[[Server], None] | None
     ) -> None:
         config = self.config
         lifespan = Lifespan(self.app, config.lifespan, config.startup_timeout, config.shutdown_timeout)
         async with anyio.create_task_group() as root:
-            if install_signals:
-                root.start_soon(self._watch_signals)
+            if signals:
+                root.start_soon(self._watch_signals, signals)
             await lifespan.startup(root)
-            listener: anyio.abc.Listener[Any] = await anyio.abc.SocketListener.from_socket(sock)
-            scheme = "http"
-            if config.ssl_certfile:
-                listener = TLSListener(listener, create_ssl_context(config), standalone=False)
-                scheme = "https"
+            self._lifespan_state = lifespan.state
+            async_workers = effective_worker_mode(config.worker_mode) == "async"
+            if async_workers:
+                await self._worker_scope("pounce.worker.startup")
+            self._ssl = create_ssl_context(config) if config.ssl_certfile else None
+            self._scheme = "https" if self._ssl else "http"
+            listener = await anyio.abc.SocketListener.from_socket(sock)
             self.addresses = [sock.getsockname()]
             async with anyio.create_task_group() as conns:
-                conns.start_soon(self._accept_loop, listener, conns, lifespan.state, scheme)
-                logger.info("pounce serving on %s", _describe(sock, scheme))
+                accept_scope = anyio.CancelScope()
+                conns.start_soon(self._accept_loop, listener, conns, accept_scope)
+                logger.info("pounce serving on %s", _describe(sock, self._scheme))
                 if on_ready:
                     on_ready(self)
                 await self._stop.wait()
-                await self._drain(listener, conns)
+                await self._drain(sock, listener, conns, accept_scope)
+            if async_workers:
+                await self._worker_scope("pounce.worker.shutdown")
             await lifespan.shutdown()
             root.cancel_scope.cancel()
 
-    async def _watch_signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                logger.info("received %s, %s", signal.Signals(signum).name,
-                            "forcing exit" if self._stopping else "shutting down gracefully")
+    async def _worker_scope(self, kind: str) -> None:
+        """Tell the app about this worker process starting or stopping (async workers only).
+
+        An app that raises on the scope is taken not to support it, as with lifespan
+        "auto"; chirp catches and logs its own hook failures and keeps serving.
+        """
+        scope = {"type": kind, "asgi": ASGI_VERSION, "worker_id": self.state.worker_id}
+
+        async def receive() -> dict[str, Any]:
+            raise RuntimeError(f"{kind} has no messages to receive")
+
+        async def send(message: Any) -> None:
+            raise RuntimeError(f"{kind} takes no messages")
+
+        try:
+            with anyio.fail_after(self.config.startup_timeout):
+                await self.app(scope, receive, send)
+        except Exception as exc:
+            logger.debug("app did not handle %s: %r", kind, exc)
+
+    async def _watch_signals(self, signals: tuple[int, ...]) -> None:
+        with anyio.open_signal_receiver(*signals) as received:
+            async for signum in received:
+                name = signal.Signals(signum).name
+                logger.info("received %s, %s", name, "forcing exit" if self._stopping else "shutting down gracefully")
                 self.shutdown()
 
     async def _accept_loop(
-        self, listener: anyio.abc.Listener[Any], tg: anyio.abc.TaskGroup, lifespan_state: dict[str, Any], scheme: str
+        self, listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup, scope: anyio.CancelScope
     ) -> None:
-        async def handle(stream: anyio.abc.ByteStream) -> None:
-            if self.config.max_connections and len(self.connections) >= self.config.max_connections:
-                with anyio.move_on_after(1):
-                    await stream.send(_OVERLOAD)
+        with scope:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    return  # the listener was closed by a drain
+                except OSError as exc:  # EMFILE and friends: back off instead of spinning
+                    logger.error("accept failed: %s", exc)
+                    await anyio.sleep(0.1)
+                    continue
+                tg.start_soon(self._handle, stream)
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        if self.config.max_connections and len(self.connections) >= self.config.max_connections:
+            with anyio.move_on_after(1):
+                await stream.send(_OVERLOAD)
+            await stream.aclose()
+            return
+        client = _addr(stream.extra(SocketAttribute.remote_address, None))
+        server = _addr(stream.extra(SocketAttribute.local_address, None))
+        byte_stream: anyio.abc.ByteStream = stream
+        if self._ssl is not None:
+            try:
+                with anyio.fail_after(self.config.header_timeout):
+                    byte_stream = await TLSStream.wrap(stream, server_side=True, ssl_context=self._ssl, standalone=False)
+            except (TimeoutError, ssl.SSLError, anyio.BrokenResourceError, anyio.EndOfStream, OSError) as exc:
+                logger.debug("TLS handshake with %s failed: %r", client, exc)
                 await stream.aclose()
                 return
-            client = _addr(stream.extra(SocketAttribute.remote_address, None))
-            server = _addr(stream.extra(SocketAttribute.local_address, None))
-            conn = HTTP11Connection(
-                stream, self.app, self.config, self.state, lifespan_state,
-                client=client, server=server, scheme=scheme,
-            )  # fmt: skip
-            if not self.connections:
-                self._all_closed = anyio.Event()
-            self.connections.add(conn)
-            try:
-                await conn.run()
-            except Exception:
-                logger.exception("unexpected error on connection from %s", client)
-            finally:
-                self.connections.discard(conn)
-                if not self.connections and self._all_closed is not None:
-                    self._all_closed.set()
+        conn = HTTP11Connection(
+            byte_stream, self.app, self.config, self.state, self._lifespan_state,
+            client=client, server=server, scheme=self._scheme,
+        )  # fmt: skip
+        if not self.connections:
+            self._all_closed = anyio.Event()
+        self.connections.add(conn)
+        try:
+            await conn.run()
+        except Exception:
+            logger.exception("unexpected error on connection from %s", client)
+        finally:
+            self.connections.discard(conn)
+            if not self.connections and self._all_closed is not None:
+                self._all_closed.set()
 
-        with anyio.CancelScope() as self._accept_scope:
-            try:
-                await listener.serve(handle, tg)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                pass  # the listener was closed by a drain
-
-    async def _drain(self, listener: anyio.abc.Listener[Any], conns: anyio.abc.TaskGroup) -> None:
+    async def _drain(
+        self,
+        sock: socket.socket,
+        listener: anyio.abc.SocketListener,
+        conns: anyio.abc.TaskGroup,
+        accept_scope: anyio.CancelScope,
+    ) -> None:
         """Stop accepting, mark the server draining, let in-flight requests finish."""
         self.state.draining = True
-        self._accept_scope.cancel()
+        accept_scope.cancel()
+        await self._take_backlog(sock, conns)
         await listener.aclose()
         for conn in list(self.connections):
             conn.close_if_idle()
@@ -164,6 +215,16 @@ class Server:
         if self.connections:
             logger.warning("shutdown_timeout reached; closing %d connection(s)", len(self.connections))
         conns.cancel_scope.cancel()
+
+    async def _take_backlog(self, sock: socket.socket, tg: anyio.abc.TaskGroup) -> None:
+        """Serve the connections the kernel already completed, so closing does not reset them."""
+        while True:
+            try:
+                raw, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, OSError):
+                return
+            raw.setblocking(False)
+            tg.start_soon(self._handle, await anyio.abc.SocketStream.from_socket(raw))
 
 
 def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

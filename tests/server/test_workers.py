@@ -1,0 +1,222 @@
+"""The supervisor with real worker processes: restart, drain, rolling reload, orphan safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpers.process import ServerProcess, spawn
+
+APP = textwrap.dedent(
+    """
+    import asyncio, os
+
+    VERSION = "{version}"
+    LOG = os.environ["REQUEST_LOG"]
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({{"type": message["type"] + ".complete"}})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] != "http":
+            raise RuntimeError("unsupported scope")
+        if scope["path"] == "/slow":  # one byte per accepted request, then some work
+            fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            os.write(fd, b"x")
+            os.close(fd)
+            await asyncio.sleep(0.2)
+        body = f"{{VERSION}} {{os.getpid()}}".encode()
+        await send({{"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode())]}})
+        await send({{"type": "http.response.body", "body": body}})
+    """
+)
+
+
+def write_app(directory: Path, version: str) -> None:
+    (directory / "workerapp.py").write_text(APP.format(version=version))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_app(tmp_path, "v1")
+    return tmp_path
+
+
+def start(project: Path, workers: int = 2) -> ServerProcess:
+    env = {"REQUEST_LOG": str(project / "requests.log")}
+    server = spawn(["pounce", "serve", "--app", "workerapp:app", "--port", "0", "--workers", str(workers),
+                    "--no-access-log"], project, env)  # fmt: skip
+    wait_until(lambda: len(distinct_pids(server.url)) == workers)
+    return server
+
+
+def distinct_pids(url: str, tries: int = 40) -> set[str]:
+    pids = set()
+    for _ in range(tries):
+        with httpx.Client() as c:  # a fresh connection each time spreads over workers
+            pids.add(c.get(url + "/").text.split()[1])
+    return pids
+
+
+def wait_until(predicate, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+class Load:
+    """Concurrent clients sending requests in a loop until stopped; tallies outcomes."""
+
+    def __init__(self, url: str, clients: int = 8, path: str = "/slow") -> None:
+        self.url = url + path
+        self.ok: list[str] = []
+        self.failures: list[str] = []
+        self.refused = 0
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self.stop.is_set():
+                try:
+                    response = client.get(self.url)
+                except httpx.ConnectError:
+                    self.refused += 1
+                    time.sleep(0.01)
+                    continue
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if response.status_code == 200:
+                    self.ok.append(response.text)
+                else:
+                    self.failures.append(str(response.status_code))
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(20)
+
+
+def test_workers_share_the_socket(project: Path) -> None:
+    server = start(project)
+    try:
+        assert len(distinct_pids(server.url)) == 2
+    finally:
+        assert server.stop() == 0
+
+
+def test_killed_worker_is_restarted_while_the_other_serves(project: Path) -> None:
+    server = start(project)
+    try:
+        victim = next(iter(distinct_pids(server.url)))
+        os.kill(int(victim), signal.SIGKILL)
+        for _ in range(20):
+            assert httpx.get(server.url + "/").status_code == 200
+        wait_until(lambda: len(distinct_pids(server.url) - {victim}) == 2)
+    finally:
+        assert server.stop() == 0
+
+
+def test_sigterm_under_load_loses_no_accepted_request(project: Path) -> None:
+    server = start(project)
+    log = project / "requests.log"
+    with Load(server.url) as load:
+        wait_until(lambda: len(load.ok) >= 20)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(20) == 0
+    accepted = log.stat().st_size  # one byte per request the app started
+    assert load.failures == []
+    assert len(load.ok) == accepted
+
+
+def test_sigusr1_reload_under_load_serves_new_code_without_failures(project: Path) -> None:
+    server = start(project)
+    try:
+        with Load(server.url) as load:
+            wait_until(lambda: len(load.ok) >= 20)
+            write_app(project, "v2")
+            server.proc.send_signal(signal.SIGUSR1)
+            wait_until(lambda: any(text.startswith("v2") for text in load.ok[-8:]))
+            served_before = len(load.ok)
+            wait_until(lambda: len(load.ok) >= served_before + 20)
+        assert load.failures == [] and load.refused == 0
+        assert {httpx.get(server.url + "/").text.split()[0] for _ in range(10)} == {"v2"}
+    finally:
+        assert server.stop() == 0
+
+
+def test_reload_with_broken_code_keeps_the_old_generation(project: Path) -> None:
+    server = start(project)
+    try:
+        (project / "workerapp.py").write_text("raise ImportError('half-written deploy')\n")
+        server.proc.send_signal(signal.SIGUSR1)
+        wait_until(lambda: any("reload aborted" in line for line in _drain_log(server)))
+        assert {httpx.get(server.url + "/").text.split()[0] for _ in range(10)} == {"v1"}
+    finally:
+        assert server.stop() == 0
+
+
+def _drain_log(server: ServerProcess) -> list[str]:
+    import selectors
+
+    assert server.proc.stderr is not None
+    sel = selectors.DefaultSelector()
+    sel.register(server.proc.stderr, selectors.EVENT_READ)
+    while sel.select(timeout=0.05):
+        line = server.proc.stderr.readline()
+        if not line:
+            break
+        server.log.append(line)
+    return server.log
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(project: Path) -> None:
+    server = start(project)
+    pids = {int(p) for p in distinct_pids(server.url)}
+    server.proc.kill()
+    server.proc.wait(5)
+
+    def all_gone() -> bool:
+        gone = True
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+                gone = False
+            except ProcessLookupError:
+                pass
+        return gone
+
+    wait_until(all_gone, timeout=15)
+
+
+def test_startup_failure_in_every_worker_exits_non_zero(tmp_path: Path) -> None:
+    (tmp_path / "failing.py").write_text(
+        "async def app(scope, receive, send):\n"
+        "    await receive()\n"
+        "    await send({'type': 'lifespan.startup.failed', 'message': 'no database'})\n"
+    )
+    from helpers.process import run_cli
+
+    result = run_cli(["pounce", "serve", "--app", "failing:app", "--port", "0", "--workers", "2"], tmp_path)
+    assert result.returncode == 3
+    assert "no database" in result.stderr

@@ -6,6 +6,15 @@ from chirp.app import App, ContractViolation
 from chirp.config import AppConfig
 from chirp.errors import ConfigurationError, HTTPError, MethodNotAllowed, NotFound, PayloadTooLarge
 from chirp.health import HealthCheck
+from chirp.middleware import (
+    AllowedHostsMiddleware,
+    CSRFMiddleware,
+    SecurityHeadersMiddleware,
+    Session,
+    SessionMiddleware,
+    csrf_token,
+    secure_stack,
+)
 from chirp.request import Request
 from chirp.responses import (
     FileResponse,
@@ -20,8 +29,10 @@ from chirp.responses import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllowedHostsMiddleware",
     "App",
     "AppConfig",
+    "CSRFMiddleware",
     "ConfigurationError",
     "ContractViolation",
     "FileResponse",
@@ -36,6 +47,11 @@ __all__ = [
     "Redirect",
     "Request",
     "Response",
+    "SecurityHeadersMiddleware",
+    "Session",
+    "SessionMiddleware",
     "StreamingResponse",
     "__version__",
+    "csrf_token",
+    "secure_stack",
 ]

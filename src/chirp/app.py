@@ -124,7 +124,7 @@ class App:
             raise TypeError("add_health_check() takes a HealthCheck(name, check, timeout=...)")
         self.health_checks.append(check)
 
-    def url_for(self, name: str, **params: Any) -> str:
+    def url_for(self, name: str, /, **params: Any) -> str:
         return self.router.url_for(name, **params)
 
     # -- contracts -------------------------------------------------------------------------
@@ -157,6 +157,12 @@ class App:
         self.frozen = True
         user_paths = {self.config.health_path: "health", self.config.ready_path: "ready"}
         self._probes = {p: kind for p, kind in user_paths.items() if not self.router.claims(p)}
+        if tuple(self.config.allowed_hosts) != ("*",):
+            from chirp.middleware.allowed_hosts import AllowedHostsMiddleware
+
+            if not any(isinstance(m.middleware, AllowedHostsMiddleware) for m in self.middleware):
+                hosts = AllowedHostsMiddleware(self.config.allowed_hosts)
+                self.middleware.insert(0, MiddlewareEntry(hosts, None))
         entry: Callable[[Request], Awaitable[Response]] = self._dispatch
         for item in reversed(self.middleware):
             entry = _wrap(item.middleware, entry)
@@ -226,6 +232,7 @@ class App:
             route, params = self.router.match(request.method, request.path)
             request.path_params = params
             request.route_name = route.name
+            request.scope["chirp.route"] = route.path  # the route template, for server metrics and traces
             kwargs = {k: v for k, v in params.items() if k in route.wants}
             if "request" in route.wants:
                 kwargs["request"] = request

@@ -26,6 +26,12 @@ def main() -> None:
     """
 
 
+def _register() -> None:
+    from chirp.cli_check import check
+
+    main.add_command(check)
+
+
 def load_chirp_app(path: str) -> Any:
     """Import `module:attr`; record the import path on a chirp App."""
     from chirp.app import App
@@ -90,3 +96,6 @@ def run(app_path: str, host: str | None, port: int | None, reload: bool | None, 
         sys.exit(serve_imported(app, cfg.replace(reload=False)))
     except OSError as exc:
         fail(str(exc), "", 1)
+
+
+_register()

@@ -135,3 +135,9 @@ def config_show(config_file: str | None, output_format: str) -> None:
     cfg = build_config(config_file)
     data = redacted(asdict(cfg))
     click.echo(json.dumps(data, indent=2) if output_format == "json" else to_toml(data))
+
+
+# Registered last: the check command reuses `server_options` and `build_config` above.
+from pounce.cli_check import check as _check  # noqa: E402
+
+main.add_command(_check)

@@ -59,6 +59,26 @@ class ServerConfig:
     access_log_format: str = "text"
     reload: bool = False
     info_endpoint: bool = False
+    health_path: str = "/health"
+    ready_path: str = "/ready"
+    metrics_enabled: bool = False
+    metrics_path: str = "/metrics"
+    rate_limit_enabled: bool = False
+    rate_limit_requests_per_second: float = 100.0
+    rate_limit_burst: int = 200
+    rate_limit_max_clients: int = 10_000
+    request_queue_enabled: bool = False
+    request_queue_max_concurrency: int = 100
+    request_queue_max_depth: int = 1000
+    request_queue_timeout: float = 10.0
+    compression: bool = True
+    compression_min_size: int = 500
+    compression_level: int = 6
+    otel_endpoint: str | None = None
+    otel_service_name: str = "pounce"
+    sentry_dsn: str | None = None
+    sentry_traces_sample_rate: float = 0.1
+    redis_url: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -206,5 +226,55 @@ def _validate(cfg: ServerConfig) -> None:
             raise ConfigurationError(
                 "trusted_hosts", entry, "use IP addresses or CIDR networks such as 10.0.0.0/8"
             ) from None
+    _validate_features(cfg)
     if any(c in cfg.server_header for c in "\r\n"):
         raise ConfigurationError("server_header", cfg.server_header, "remove CR/LF characters")
+
+
+INFO_PATH = "/_pounce/info"
+
+
+def _validate_features(cfg: ServerConfig) -> None:
+    """The operations features: probes, metrics, rate limit, queue, compression, telemetry."""
+    for name in ("health_path", "ready_path", "metrics_path"):
+        value = getattr(cfg, name)
+        if not value.startswith("/"):
+            raise ConfigurationError(name, value, f"start the path with '/', for example '/{value.lstrip('/')}'")
+    if cfg.health_path == cfg.ready_path:
+        raise ConfigurationError("ready_path", cfg.ready_path, "liveness and readiness need different paths, e.g. /health and /ready")
+    if cfg.metrics_enabled:
+        for name in ("health_path", "ready_path"):
+            if cfg.metrics_path == getattr(cfg, name):
+                raise ConfigurationError("metrics_path", cfg.metrics_path, f"it collides with {name}; use e.g. /metrics")
+        if cfg.metrics_path == INFO_PATH:
+            raise ConfigurationError("metrics_path", cfg.metrics_path, f"{INFO_PATH} is the info endpoint; use e.g. /metrics")
+    for name in ("rate_limit_requests_per_second", "request_queue_timeout"):
+        value = getattr(cfg, name)
+        if not value > 0:
+            raise ConfigurationError(name, value, "must be greater than 0")
+    for name in ("rate_limit_burst", "rate_limit_max_clients", "request_queue_max_concurrency"):
+        value = getattr(cfg, name)
+        if value < 1:
+            raise ConfigurationError(name, value, "must be at least 1")
+    if cfg.request_queue_max_depth < 0:
+        raise ConfigurationError(
+            "request_queue_max_depth", cfg.request_queue_max_depth, "use 0 (shed as soon as all slots are busy) or more"
+        )
+    if cfg.compression_min_size < 0:
+        raise ConfigurationError("compression_min_size", cfg.compression_min_size, "use 0 or a positive byte count")
+    if not 1 <= cfg.compression_level <= 9:
+        raise ConfigurationError("compression_level", cfg.compression_level, "use a level from 1 (fastest) to 9 (smallest)")
+    if not 0.0 <= cfg.sentry_traces_sample_rate <= 1.0:
+        raise ConfigurationError(
+            "sentry_traces_sample_rate", cfg.sentry_traces_sample_rate, "use a rate between 0.0 and 1.0"
+        )
+    if cfg.sentry_dsn is not None and not cfg.sentry_dsn.startswith(("https://", "http://")):
+        raise ConfigurationError("sentry_dsn", "***", "use the DSN from your Sentry project, https://<key>@<host>/<id>")
+    if cfg.otel_endpoint is not None and not cfg.otel_endpoint.startswith(("https://", "http://")):
+        raise ConfigurationError(
+            "otel_endpoint", cfg.otel_endpoint, "use the collector's OTLP/HTTP URL, e.g. http://localhost:4318/v1/traces"
+        )
+    if cfg.redis_url is not None and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError("redis_url", "***", "use a redis://, rediss:// or unix:// URL")
+    if not cfg.otel_service_name:
+        raise ConfigurationError("otel_service_name", cfg.otel_service_name, "name the service, e.g. 'shop-api'")

@@ -24,6 +24,8 @@ logger = logging.getLogger("pounce.error")
 access_logger = logging.getLogger("pounce.access")
 
 _READ_SIZE = 65536
+_NEVER = float("inf")
+DRAIN_IDLE_GRACE = 0.25
 _DRAIN_LIMIT = 1024 * 1024  # unread request body we are willing to discard to keep a connection
 
 
@@ -66,39 +68,77 @@ class HTTP11Connection:
             ),
             server_header=config.server_header.encode("latin-1"),
         )
-        self.idle_scope: anyio.CancelScope | None = None
         self.requests = 0
+        # Timeouts: the server's watchdog cancels `scope` once `deadline` has passed; each
+        # phase sets its own deadline, so no per-operation cancel scope is needed.
+        self.scope = anyio.CancelScope()
+        self.phase = "head"
+        self.deadline = time.monotonic() + config.header_timeout
+        self.expired_phase: str | None = None
+        self.response_started = False
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
         try:
-            while not self.server_state.draining or self.proto.has_buffered_data:
-                head = await self._read_head()
-                if head is None:
-                    return
-                self.requests += 1
-                if not await self._cycle(head):
-                    return
-                self.proto.start_next_cycle()
+            with self.scope:
+                await self._serve()
+            timed_out = self.expired_phase == "body" or (
+                self.expired_phase == "head" and self.proto.has_buffered_data
+            )  # a connection that never sent a byte is just closed
+            if timed_out and not self.response_started:
+                reason = f"request {self.expired_phase} not received in time"
+                with anyio.move_on_after(1, shield=True):
+                    await self.stream.send(self.proto.error_response(408, reason))
         except (_Closed, anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
             pass
         finally:
             with anyio.CancelScope(shield=True):
                 await self.stream.aclose()
 
-    def close_if_idle(self) -> None:
-        """Called when draining: drop the connection if it waits between requests."""
-        if self.idle_scope is not None:
-            self.idle_scope.cancel()
+    async def _serve(self) -> None:
+        while not self.server_state.draining or self.proto.has_buffered_data:
+            head = await self._read_head()
+            if head is None:
+                return
+            self.requests += 1
+            if not await self._cycle(head):
+                return
+            self.proto.start_next_cycle()
+
+    def expire(self, now: float) -> None:
+        """Called by the watchdog: the current phase ran past its deadline."""
+        if now >= self.deadline:
+            self.expired_phase = self.phase
+            self.scope.cancel()
+
+    def close_if_idle(self, grace: float) -> None:
+        """Called when draining: a connection waiting between requests gets `grace` seconds
+        for a request already on its way (answered with `Connection: close`), then closes.
+
+        Closing it at once would race a client that is sending on it right now."""
+        if self.phase == "idle":
+            self.deadline = min(self.deadline, time.monotonic() + grace)
+
+    def enter(self, phase: str, timeout: float) -> str:
+        """Start a phase with its own deadline; returns the previous phase."""
+        previous, self.phase = self.phase, phase
+        self.deadline = time.monotonic() + timeout
+        return previous
+
+    def leave(self, phase: str) -> None:
+        """Back to a phase without a deadline of its own (the app is running)."""
+        self.phase = phase
+        self.deadline = _NEVER
 
     async def _write(self, data: bytes) -> None:
         if not data:
             return
+        previous = self.enter("write", self.config.write_timeout)
         try:
-            with anyio.fail_after(self.config.write_timeout):
-                await self.stream.send(data)
-        except (TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            await self.stream.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise _Closed() from exc
+        self.leave(previous)
 
     async def _receive_bytes(self) -> bytes:
         try:
@@ -113,52 +153,38 @@ class HTTP11Connection:
 
     # -- reading ---------------------------------------------------------------------------
     async def _read_head(self) -> http11.RequestHead | None:
-        """Wait for the next request head: idle wait, then the slowloris deadline."""
-        first = self.requests == 0
-        deadline: float | None = None
+        """Wait for the next request head: keep-alive idle wait, then the slowloris deadline."""
         while True:
             event = self.proto.next_event()
             if isinstance(event, http11.RequestHead):
+                self.leave("app")
                 return event
             if isinstance(event, http11.Rejected):
                 await self._reject(event)
             if event is http11.PEER_CLOSED or event is http11.PAUSED:
                 return None
-            # NEED_DATA
-            if deadline is None and (first or self.proto.has_buffered_data):
-                deadline = time.monotonic() + self.config.header_timeout
-            if deadline is None:
-                data = await self._idle_receive()
-                if data is None:
-                    return None
-            else:
-                with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as timer:
-                    data = await self._receive_bytes()
-                if timer.cancelled_caught:
-                    if not self.proto.has_buffered_data:
-                        return None  # a connection that never spoke: just close it
-                    await self._reject(http11.Rejected(408, "request head not received in time"))
+            # NEED_DATA: between requests the idle timeout runs; once bytes of a head
+            # have arrived (or for a new connection) the header timeout does.
+            if self.phase != "head":
+                if self.proto.has_buffered_data:
+                    self.enter("head", self.config.header_timeout)
+                else:
+                    self.enter("idle", self.config.keep_alive_timeout)
+                    if self.server_state.draining:
+                        self.close_if_idle(DRAIN_IDLE_GRACE)
+            data = await self._receive_bytes()
             if not data:
                 self.proto.feed(b"")
                 return None
             self.proto.feed(data)
-            if deadline is None:
-                deadline = time.monotonic() + self.config.header_timeout
-
-    async def _idle_receive(self) -> bytes | None:
-        """Between keep-alive requests: wait up to keep_alive_timeout, cancellable by a drain."""
-        with anyio.CancelScope(deadline=anyio.current_time() + self.config.keep_alive_timeout) as scope:
-            self.idle_scope = scope
-            if self.server_state.draining:
-                scope.cancel()
-            data = await self._receive_bytes()
-        self.idle_scope = None
-        return None if scope.cancelled_caught else data
+            if self.phase == "idle":
+                self.enter("head", self.config.header_timeout)
 
     # -- one request -----------------------------------------------------------------------
     async def _cycle(self, head: http11.RequestHead) -> bool:
         """Run the app for one request; return whether the connection stays open."""
         cycle = _Cycle(self, head)
+        self.response_started = False
         start = time.perf_counter()
         await cycle.run()
         if self.config.access_log:
@@ -268,11 +294,9 @@ class _Cycle:
             if event is http11.PEER_CLOSED:
                 self.disconnected = True
                 return {"type": "http.disconnect"}
-            with anyio.move_on_after(conn.config.body_timeout) as timer:
-                data = await conn._receive_bytes()
-            if timer.cancelled_caught:
-                await self._abort(408, "request body not received in time")
-                return {"type": "http.disconnect"}
+            previous = conn.enter("body", conn.config.body_timeout)
+            data = await conn._receive_bytes()
+            conn.leave(previous)
             if not data:
                 self.disconnected = True
                 return {"type": "http.disconnect"}
@@ -338,6 +362,7 @@ class _Cycle:
                 close = self.conn.server_state.draining or (not self.body_done and not self._body_fits())
                 if close:
                     self.must_close = True
+                self.conn.response_started = True
                 try:
                     data = proto.response_head(self.status, self.response_headers, close=close)
                 except h11.LocalProtocolError as exc:
@@ -366,27 +391,30 @@ class _Cycle:
         for name, value in self.head.headers:
             if name == b"content-length":
                 return int(value) <= _DRAIN_LIMIT
-        return False
+            if name == b"transfer-encoding":
+                return False
+        return True  # no framing headers: the request has no body
 
     async def drain_body(self) -> bool:
         """Discard the unread rest of the request body so the connection can be reused."""
         if self.must_close or not self.continue_sent:
             return False
+        conn = self.conn
         discarded = 0
-        with anyio.move_on_after(self.conn.config.body_timeout):
-            while True:
-                event = self.conn.proto.next_event()
-                if event is http11.END_OF_BODY:
-                    return True
-                if isinstance(event, http11.Body):
-                    discarded += len(event.data)
-                    if discarded > _DRAIN_LIMIT:
-                        return False
-                    continue
-                if event is not http11.NEED_DATA:
+        while True:
+            event = conn.proto.next_event()
+            if event is http11.END_OF_BODY:
+                return True
+            if isinstance(event, http11.Body):
+                discarded += len(event.data)
+                if discarded > _DRAIN_LIMIT:
                     return False
-                data = await self.conn._receive_bytes()
-                if not data:
-                    return False
-                self.conn.proto.feed(data)
-        return False
+                continue
+            if event is not http11.NEED_DATA:
+                return False
+            previous = conn.enter("body", conn.config.body_timeout)
+            data = await conn._receive_bytes()
+            conn.leave(previous)
+            if not data:
+                return False
+            conn.proto.feed(data)

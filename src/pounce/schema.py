@@ -8,7 +8,7 @@ from typing import Any, get_type_hints
 
 from pounce.config import ServerConfig
 
-_SECRET_MARKERS = ("key", "secret", "password", "token", "dsn")
+_SECRET_MARKERS = ("key", "secret", "password", "token", "dsn", "redis_url")
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
 

@@ -6,6 +6,7 @@ import logging
 import signal
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from anyio.streams.tls import TLSStream
 
 from pounce.asgi import ASGI_VERSION, ASGIApp, Lifespan, LifespanError, ServerState
 from pounce.config import ServerConfig, effective_worker_mode
-from pounce.connection import HTTP11Connection
+from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection
 from pounce.sockets import bind_socket
 
 logger = logging.getLogger("pounce.error")
@@ -109,7 +110,8 @@ class Server:
             self.addresses = [sock.getsockname()]
             async with anyio.create_task_group() as conns:
                 accept_scope = anyio.CancelScope()
-                conns.start_soon(self._accept_loop, listener, conns, accept_scope)
+                conns.start_soon(self._accept_loop, sock, listener, conns, accept_scope)
+                conns.start_soon(self._watchdog)
                 logger.info("pounce serving on %s", _describe(sock, self._scheme))
                 if on_ready:
                     on_ready(self)
@@ -119,6 +121,17 @@ class Server:
                 await self._worker_scope("pounce.worker.shutdown")
             await lifespan.shutdown()
             root.cancel_scope.cancel()
+
+    async def _watchdog(self) -> None:
+        """Enforce every connection's current deadline (idle, head, body, write)."""
+        cfg = self.config
+        shortest = min(cfg.keep_alive_timeout, cfg.header_timeout, cfg.body_timeout, cfg.write_timeout)
+        tick = max(0.02, min(1.0, shortest / 8))
+        while True:
+            await anyio.sleep(tick)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                conn.expire(now)
 
     async def _worker_scope(self, kind: str) -> None:
         """Tell the app about this worker process starting or stopping (async workers only).
@@ -148,7 +161,11 @@ class Server:
                 self.shutdown()
 
     async def _accept_loop(
-        self, listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup, scope: anyio.CancelScope
+        self,
+        sock: socket.socket,
+        listener: anyio.abc.SocketListener,
+        tg: anyio.abc.TaskGroup,
+        scope: anyio.CancelScope,
     ) -> None:
         with scope:
             while True:
@@ -161,6 +178,9 @@ class Server:
                     await anyio.sleep(0.1)
                     continue
                 tg.start_soon(self._handle, stream)
+                # Take whatever else the kernel has queued now, not one per loop turn:
+                # under a burst of new connections that keeps the tail latency flat.
+                await self._take_backlog(sock, tg, limit=256)
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
         if self.config.max_connections and len(self.connections) >= self.config.max_connections:
@@ -208,7 +228,7 @@ class Server:
         await self._take_backlog(sock, conns)
         await listener.aclose()
         for conn in list(self.connections):
-            conn.close_if_idle()
+            conn.close_if_idle(DRAIN_IDLE_GRACE)
         assert self._all_closed is not None
         with anyio.move_on_after(self.config.shutdown_timeout):
             await self._all_closed.wait()
@@ -216,9 +236,10 @@ class Server:
             logger.warning("shutdown_timeout reached; closing %d connection(s)", len(self.connections))
         conns.cancel_scope.cancel()
 
-    async def _take_backlog(self, sock: socket.socket, tg: anyio.abc.TaskGroup) -> None:
-        """Serve the connections the kernel already completed, so closing does not reset them."""
-        while True:
+    async def _take_backlog(self, sock: socket.socket, tg: anyio.abc.TaskGroup, limit: int = 1 << 30) -> None:
+        """Serve the connections the kernel already completed (on a drain: so that closing
+        the listener does not reset them)."""
+        for _ in range(limit):
             try:
                 raw, _ = sock.accept()
             except (BlockingIOError, InterruptedError, OSError):

@@ -90,6 +90,7 @@ class Load:
         self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
 
     def _run(self) -> None:
+        fresh = True  # the next request opens a new connection
         with httpx.Client(timeout=10) as client:
             while not self.stop.is_set():
                 try:
@@ -98,9 +99,20 @@ class Load:
                     self.refused += 1
                     time.sleep(0.01)
                     continue
+                except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                    # A new connection the kernel queued but no worker accepted before the
+                    # listener closed is reset: refused, never started (the log proves it).
+                    if fresh:
+                        self.refused += 1
+                    else:
+                        self.failures.append(repr(exc))
+                    fresh = True
+                    continue
                 except httpx.HTTPError as exc:
                     self.failures.append(repr(exc))
+                    fresh = True
                     continue
+                fresh = response.headers.get("connection") == "close"
                 if response.status_code == 200:
                     self.ok.append(response.text)
                 else:

@@ -1,0 +1,153 @@
+"""`chirp check`: run the deploy contract against an app from the command line or CI."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from chirp.contracts.model import ENVIRONMENTS
+from chirp.contracts.render import FORMATS
+
+EPILOG = """\b
+Exit codes (the same for every format):
+  0 passed   1 findings at or above the fail level   2 usage error
+  3 the app could not be imported or built (JSON/SARIF still carry an `error` object)
+
+\b
+Examples:
+  chirp check myapp:app
+  chirp check myapp:app --deploy
+  chirp check myapp:app --deploy --format sarif --output chirp.sarif
+  chirp check myapp:create_app() --env staging --ignore deploy_metrics
+  chirp check --list-rules
+  chirp check --explain secret_key.weak
+"""
+
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("app_path", metavar="APP", required=False)
+@click.option(
+    "--deploy",
+    is_flag=True,
+    help="Judge the production posture (tighten-only); implies --warnings-as-errors.",
+)
+@click.option("--env", type=click.Choice(ENVIRONMENTS), help="Check as this env instead of the config's own.")
+@click.option("--warnings-as-errors", is_flag=True, help="Fail on warnings too.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    help="Lowest severity that fails (default error).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write the report here instead of stdout."
+)
+@click.option(
+    "--select", multiple=True, metavar="RULE", help="Only these rule ids or categories (repeatable)."
+)
+@click.option(
+    "--ignore", multiple=True, metavar="RULE", help="Skip these rule ids or categories (repeatable)."
+)
+@click.option("--list-rules", is_flag=True, help="Print every rule with its per-env severities and exit.")
+@click.option("--explain", metavar="RULE", help="Print one rule's documentation and exit.")
+@click.option(
+    "--live", is_flag=True, help="Also verify over real HTTP against a running server (not available yet)."
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False),
+    help="Report only findings new since this saved JSON report.",
+)
+def check(app_path: str | None, **opts: Any) -> None:
+    """Check APP (module:attr or module:factory()) against the deploy contract."""
+    from chirp.contracts.output import UsageError
+
+    try:
+        code = run_check(app_path, **opts)
+    except UsageError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+def run_check(
+    app_path: str | None,
+    *,
+    deploy: bool,
+    env: str | None,
+    warnings_as_errors: bool,
+    fail_on: str | None,
+    fmt: str,
+    output: str | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    list_rules: bool,
+    explain: str | None,
+    live: bool,
+    baseline: str | None,
+) -> int:
+    """The whole command as a function returning the exit code; usage errors raise `UsageError`."""
+    from chirp.contracts import output as out
+    from chirp.contracts.explain import explain_rule, list_rules_text
+    from chirp.contracts.model import Severity
+    from chirp.contracts.registry import builtin_registry
+
+    if list_rules:
+        click.echo(list_rules_text(builtin_registry(), fmt), nl=False)
+        return out.EXIT_OK
+    if explain:
+        click.echo(explain_rule(builtin_registry(), explain), nl=False)
+        return out.EXIT_OK
+    if live:
+        raise out.UsageError("--live is not available yet", "run the static check without --live")
+    if not app_path:
+        raise out.UsageError("missing APP", "pass the app as module:attr, e.g. `chirp check myapp:app`")
+    known = out.load_baseline(baseline) if baseline else None
+    report = build_report(
+        app_path,
+        env=env,
+        deploy=deploy,
+        warnings_as_errors=warnings_as_errors,
+        fail_on=Severity.parse(fail_on) if fail_on else None,
+        select=select,
+        ignore=ignore,
+    )
+    if known is not None and report.error is None:
+        report = out.without_baseline(report, known)
+    out.emit(report, fmt, output)
+    return out.exit_code(report)
+
+
+def build_report(app_path: str, *, env: str | None, deploy: bool, **kwargs: Any) -> Any:
+    """Import the app and check it; import/build failures become an error report."""
+    from chirp.app import App
+    from chirp.contracts import output as out
+    from chirp.contracts.runner import check_app
+    from pounce.errors import AppImportError, ConfigurationError
+    from pounce.importer import import_app
+
+    try:
+        app = import_app(app_path)
+    except AppImportError as exc:
+        return out.broken("chirp", app_path, "import_failed", exc.message, exc.hint, env or "development")
+    if not isinstance(app, App):
+        return out.broken(
+            "chirp", app_path, "not_a_chirp_app", f"{app_path} is a {type(app).__name__}, not a chirp App",
+            "point at the App instance, or use `pounce check --app` for other ASGI apps", env or "development",
+        )  # fmt: skip
+    if app.import_path is None:
+        app.import_path = app_path
+    try:
+        return check_app(app, env=env, deploy=deploy, **kwargs)
+    except ConfigurationError as exc:
+        if exc.field == "--select/--ignore":
+            raise out.UsageError(
+                str(exc), "see `chirp check --list-rules` for rule ids and categories"
+            ) from exc
+        return out.broken("chirp", app_path, "configuration", str(exc), exc.fix, env or app.config.env)

@@ -1,0 +1,50 @@
+"""`--list-rules` and `--explain`: the rule catalogue, from the same objects the runner uses."""
+
+from __future__ import annotations
+
+import json
+
+from chirp.contracts.model import ENVIRONMENTS, Rule
+from chirp.contracts.output import UsageError
+from chirp.contracts.registry import RuleRegistry
+
+
+def _level(rule: Rule, env: str) -> str:
+    level = rule.level(env)
+    return level.label if level else "-"
+
+
+def list_rules_text(registry: RuleRegistry, fmt: str = "text") -> str:
+    """Every rule with its severity per environment (JSON when `fmt` is json)."""
+    rules = sorted(registry, key=lambda r: r.id)
+    if fmt == "json":
+        from chirp.contracts.render.json import rule_dict
+
+        return json.dumps([rule_dict(r) for r in rules], indent=2) + "\n"
+    width = max(len(r.id) for r in rules)
+    head = f"{'rule':<{width}}  " + "  ".join(f"{e:<11}" for e in ENVIRONMENTS) + "  title"
+    lines = [head]
+    for item in rules:
+        cells = "  ".join(f"{_level(item, e):<11}" for e in ENVIRONMENTS)
+        lines.append(f"{item.id:<{width}}  {cells}  {item.title}")
+    return "\n".join(lines) + "\n"
+
+
+def explain_rule(registry: RuleRegistry, rule_id: str) -> str:
+    """One rule's page: what, why, severities, fix, docs, how to suppress."""
+    item = registry.get(rule_id)
+    if item is None:
+        close = registry.suggest(rule_id)
+        hint = f"did you mean {', '.join(close)}?" if close else "see `chirp check --list-rules`"
+        raise UsageError(f"no rule {rule_id!r}", hint)
+    rows = "\n".join(f"  {env:<12} {_level(item, env)}" for env in ENVIRONMENTS)
+    return (
+        f"{item.id}: {item.title}\n\n"
+        f"{item.description or item.title}\n\n"
+        f"severity:\n{rows}\n\n"
+        f"fix:  {item.hint}\n"
+        f"docs: {item.docs}\n\n"
+        f"suppress (with a reason):\n"
+        f'  app.suppress("{item.id}", reason="...", until=datetime.date(2030, 1, 1))\n'
+        f'  # or in pyproject.toml: [tool.chirp.check] suppress = [{{ rule = "{item.id}", reason = "..." }}]\n'
+    )

@@ -1,0 +1,218 @@
+"""Run rules against a snapshot and assemble the `Report`: the one path every check takes.
+
+snapshot → each selected rule (at its effective severity) → findings → suppressions → report.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from chirp.contracts.model import Finding, Location, Report, Rule, Severity
+from chirp.contracts.project import find_upward, read_toml
+from chirp.contracts.registry import RuleRegistry, builtin_registry
+from chirp.contracts.snapshot import Snapshot
+from chirp.contracts.suppress import Suppression, apply, check_overrides, effective_level, from_pyproject
+from pounce.errors import ConfigurationError
+
+ENGINE_RULES = ("suppression.expired", "suppression.unused", "contracts.rule_error")
+
+
+def version() -> str:
+    from chirp import __version__
+
+    return __version__
+
+
+def check_app(
+    app: Any,
+    *,
+    env: str | None = None,
+    deploy: bool = False,
+    warnings_as_errors: bool = False,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    fail_on: Severity | None = None,
+    registry: RuleRegistry | None = None,
+) -> Report:
+    """Check a chirp `App`; `deploy=True` judges its production posture with warnings as errors."""
+    started = time.perf_counter()
+    pyproject = find_upward(getattr(app.site, "file", None), "pyproject.toml")
+    server, server_site = discover_server(app, pyproject)
+    snap = Snapshot.of_app(app, env=env, deploy=deploy, server=server, server_site=server_site)
+    rules = all_rules(registry or builtin_registry(), app.contract_rules, "app")
+    suppressions = list(app.suppressions) + from_pyproject(pyproject)
+    level = fail_level(deploy or warnings_as_errors, fail_on)
+    return run(
+        snap,
+        rules,
+        overrides=app.severity_overrides,
+        suppressions=suppressions,
+        select=select,
+        ignore=ignore,
+        fail_on=level,
+        started=started,
+        tool="chirp",
+    )
+
+
+def fail_level(warnings_as_errors: bool, fail_on: Severity | None) -> Severity:
+    """Warnings-as-errors lowers the bar to WARNING; `--fail-on` may lower it further."""
+    level = Severity.WARNING if warnings_as_errors else Severity.ERROR
+    return min(level, fail_on) if fail_on is not None else level
+
+
+def all_rules(registry: RuleRegistry, custom: Iterable[Rule], tag: str) -> list[Rule]:
+    """The registry's rules for `tag`, then the app's own (ids must not collide)."""
+    out = registry.with_tag(tag)
+    ids = {r.id for r in registry}
+    for item in custom:
+        if not isinstance(item, Rule):
+            raise ConfigurationError(
+                "add_contract_rule", item, "pass a chirp.contracts.Rule (or use the @rule decorator)"
+            )
+        if item.id in ids:
+            raise ConfigurationError(
+                "Rule.id", item.id, "a rule with this id already exists; pick another id"
+            )
+        ids.add(item.id)
+        out.append(item)
+    return out
+
+
+def selected(rules: list[Rule], select: Sequence[str], ignore: Sequence[str]) -> list[Rule]:
+    """`--select`/`--ignore` take rule ids or whole categories; unknown names raise."""
+    ids = {r.id for r in rules}
+    cats = {r.category for r in rules}
+    for name in (*select, *ignore):
+        if name not in ids and name not in cats:
+            raise ConfigurationError(
+                "--select/--ignore", name, "no rule or category has this name; see --list-rules"
+            )
+
+    def hit(r: Rule, names: Sequence[str]) -> bool:
+        return r.id in names or r.category in names
+
+    return [r for r in rules if (not select or hit(r, select) or r.id in ENGINE_RULES) and not hit(r, ignore)]
+
+
+def run(
+    snap: Snapshot,
+    rules: list[Rule],
+    *,
+    overrides: Any = None,
+    suppressions: Iterable[Suppression] = (),
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    fail_on: Severity = Severity.ERROR,
+    started: float | None = None,
+    tool: str = "chirp",
+) -> Report:
+    """Evaluate `rules` on `snap` and build the report."""
+    started = time.perf_counter() if started is None else started
+    by_id = {r.id: r for r in rules}
+    tightened = check_overrides(overrides or {}, by_id)
+    chosen = selected(rules, select, ignore)
+    levels = {r.id: effective_level(r, snap.env, snap.deploy, tightened.get(r.id)) for r in chosen}
+    ran = [r for r in chosen if levels[r.id] is not None]
+    findings: list[Finding] = []
+    for item in ran:
+        if item.id in ENGINE_RULES:
+            continue
+        findings.extend(_evaluate(item, snap, levels, by_id))
+
+    def make(rule_id: str, message: str, location: Location | None, subject: str | None) -> Finding | None:
+        level = levels.get(rule_id)
+        if level is None:
+            return None
+        return _complete(by_id[rule_id], Finding(message, location, subject), level)
+
+    findings = apply(
+        findings,
+        suppressions,
+        env=snap.env,
+        deploy=snap.deploy,
+        rules_run={r.id for r in ran},
+        known=set(by_id),
+        make=make,
+    )
+    return Report(
+        findings=tuple(findings),
+        env=snap.env,
+        deploy=snap.deploy,
+        fail_on=fail_on,
+        rules=tuple(ran),
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        version=version(),
+        target=snap.target,
+        tool=tool,
+    )
+
+
+def _complete(item: Rule, finding: Finding, level: Severity) -> Finding:
+    severity = level if finding.severity is None else min(level, finding.severity)
+    return Finding(
+        message=finding.message,
+        location=finding.location,
+        subject=finding.subject,
+        severity=severity,
+        rule_id=item.id,
+        category=item.category,
+        hint=finding.hint or item.hint,
+        docs=item.docs,
+    )
+
+
+def _evaluate(item: Rule, snap: Snapshot, levels: dict[str, Any], by_id: dict[str, Rule]) -> list[Finding]:
+    """Run one check; an exception becomes a `contracts.rule_error` finding naming the rule."""
+    level = levels[item.id]
+    try:
+        raw = list(item.check(snap))
+    except Exception as exc:
+        error_rule = by_id.get("contracts.rule_error")
+        error_level = levels.get("contracts.rule_error", Severity.ERROR) or Severity.ERROR
+        message = f"rule {item.id!r} raised {type(exc).__name__}: {exc}"
+        finding = Finding(message, _where(item), item.id)
+        if error_rule is None:
+            return [
+                Finding(
+                    message,
+                    finding.location,
+                    item.id,
+                    Severity.ERROR,
+                    "contracts.rule_error",
+                    "contracts",
+                    item.hint,
+                )
+            ]
+        return [_complete(error_rule, finding, error_level)]
+    out = []
+    for entry in raw:
+        finding = Finding(entry) if isinstance(entry, str) else entry
+        out.append(_complete(item, finding, level))
+    return out
+
+
+def _where(item: Rule) -> Location | None:
+    fn = inspect.unwrap(item.check)
+    code = getattr(fn, "__code__", None)
+    return Location(code.co_filename, code.co_firstlineno) if code is not None else None
+
+
+def discover_server(app: Any, pyproject: Path | None) -> tuple[Any, Location | None]:
+    """pounce settings found beside the app (pounce.toml, else [tool.pounce]), for server-facing rules."""
+    start = getattr(app.site, "file", None)
+    path = find_upward(start, "pounce.toml")
+    if path is None and pyproject is not None and "pounce" in read_toml(pyproject).get("tool", {}):
+        path = pyproject
+    if path is None:
+        return None, None
+    from pounce.config import ServerConfig
+
+    try:
+        return ServerConfig.load(path), Location(str(path), 1)
+    except ConfigurationError:
+        return None, None

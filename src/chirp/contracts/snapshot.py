@@ -1,0 +1,213 @@
+"""The read-only view of an app (and optionally a server config) that rules inspect.
+
+Rules never touch the `App` itself: they read this snapshot, so a check cannot register
+routes, mutate config or start anything. With `deploy=True` the view carries a copy of the
+config with `env="production"` built without validation, so an empty production secret is
+*reported* instead of raised, and the real config is left untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chirp.contracts.model import ENVIRONMENTS, Location
+from pounce.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from chirp.app import MiddlewareEntry
+    from chirp.config import AppConfig
+    from chirp.routing import Route
+    from pounce.config import ServerConfig
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _no_claims(path: str) -> list[Any]:
+    return []
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a rule may look at. `config` is None when the target is not a chirp app."""
+
+    env: str
+    deploy: bool = False
+    config: AppConfig | None = None
+    routes: tuple[Route, ...] = ()
+    middleware: tuple[MiddlewareEntry, ...] = ()
+    worker_hooks: tuple[Callable[..., Any], ...] = ()
+    health_checks: tuple[Any, ...] = ()
+    server: ServerConfig | None = None
+    server_site: Location | None = None
+    asgi_app: Any = None
+    target: str | None = None
+    app_site: Location | None = None
+    features: frozenset[str] = frozenset()
+    _claims: Callable[[str], Sequence[Any]] = field(default=_no_claims, repr=False, compare=False)
+
+    @classmethod
+    def of_app(
+        cls,
+        app: Any,
+        *,
+        env: str | None = None,
+        deploy: bool = False,
+        server: ServerConfig | None = None,
+        server_site: Location | None = None,
+    ) -> Snapshot:
+        """Snapshot a chirp `App`; `deploy=True` gives the production-posture view."""
+        own_env = check_env(env or app.config.env)
+        view_env = "production" if deploy else own_env
+        config = app.config if app.config.env == view_env else app.config.unchecked_replace(env=view_env)
+        return cls(
+            env=own_env,
+            deploy=deploy,
+            config=config,
+            routes=tuple(app.router.routes),
+            middleware=tuple(app.middleware),
+            worker_hooks=tuple(app.worker_startup_hooks) + tuple(app.worker_shutdown_hooks),
+            health_checks=tuple(app.health_checks),
+            server=server,
+            server_site=server_site,
+            asgi_app=app,
+            target=app.import_path,
+            app_site=Location.of(app.site),
+            features=_features(app),
+            _claims=app.router.claims,
+        )
+
+    # -- routes and middleware ------------------------------------------------------------
+    def claims(self, path: str) -> list[Route]:
+        """User routes whose template matches `path`."""
+        return list(self._claims(path))
+
+    @functools.cached_property
+    def mutating_routes(self) -> tuple[Route, ...]:
+        return tuple(r for r in self.routes if r.mutating)
+
+    def middleware_of(self, module: str, name: str) -> list[tuple[int, MiddlewareEntry]]:
+        """(position, entry) of every registered instance of `chirp.middleware.<module>.<name>`.
+
+        Imported lazily so a check of an app without the secure stack never loads it.
+        """
+        cls = middleware_class(module, name)
+        if cls is None:
+            return []
+        return [(i, e) for i, e in enumerate(self.middleware) if isinstance(e.middleware, cls)]
+
+    # -- config-derived facts -------------------------------------------------------------
+    @property
+    def config_location(self) -> Location | None:
+        """Where the AppConfig was built: where most config findings point."""
+        site = getattr(self.config, "source", None) if self.config is not None else None
+        return Location.of(site) or self.app_site
+
+    @property
+    def view_env(self) -> str:
+        """The env rules judge: production in the deploy posture, else the app's own."""
+        return "production" if self.deploy else self.env
+
+    def tls_files(self) -> tuple[str | None, str | None]:
+        """The cert/key the server will use: the server config's when given, else the app's."""
+        return self.tls_setting()[:2]
+
+    def tls_setting(self) -> tuple[str | None, str | None, Location | None]:
+        """(certfile, keyfile, where they were configured)."""
+        if self.server is not None and (self.server.ssl_certfile or self.server.ssl_keyfile):
+            return self.server.ssl_certfile, self.server.ssl_keyfile, self.server_site
+        if self.config is not None:
+            return self.config.ssl_certfile, self.config.ssl_keyfile, self.config_location
+        return None, None, None
+
+    @property
+    def setting_location(self) -> Location | None:
+        """Where server-facing settings come from: the server config file, else the AppConfig."""
+        return self.server_site if self.server is not None else self.config_location
+
+    def worker_mode(self) -> str:
+        if self.server is not None:
+            return self.server.worker_mode
+        return self.config.worker_mode if self.config is not None else "auto"
+
+    def worker_count(self) -> int:
+        """Workers that will actually run (0 resolves to the CPUs this process may use)."""
+        if self.server is not None:
+            configured = self.server.workers
+        elif self.config is not None:
+            configured = self.config.workers
+        else:
+            configured = 1
+        return configured if configured > 0 else available_cpus()
+
+    @functools.cached_property
+    def source_texts(self) -> tuple[tuple[str, str], ...]:
+        """(file, text) of the modules that built the config and the app, read once."""
+        files: list[str] = []
+        for loc in (self.config_location, self.app_site):
+            if loc is not None and loc.file not in files and os.path.isfile(loc.file):
+                files.append(loc.file)
+        out = []
+        for path in files:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    out.append((path, fh.read()))
+            except OSError:
+                continue
+        return tuple(out)
+
+
+def check_env(env: str) -> str:
+    if env not in ENVIRONMENTS:
+        raise ConfigurationError("env", env, f"use one of {', '.join(ENVIRONMENTS)}")
+    return env
+
+
+def middleware_class(module: str, name: str) -> type | None:
+    try:
+        mod = __import__(f"chirp.middleware.{module}", fromlist=[name])
+    except ImportError:
+        return None
+    cls = getattr(mod, name, None)
+    return cls if isinstance(cls, type) else None
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (affinity, then cgroup quota), at least 1."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as fh:
+            quota, period = fh.read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def free_threaded() -> bool:
+    """True on a free-threaded interpreter running with the GIL disabled."""
+    probe = getattr(sys, "_is_gil_enabled", None)
+    return probe is not None and not probe()
+
+
+def _features(app: Any) -> frozenset[str]:
+    """Optional capabilities the app advertises (realtime, inline scripts, backplane kind)."""
+    found = set(getattr(app, "contract_features", ()) or ())
+    backplane = getattr(app, "backplane", None)
+    if backplane is None or getattr(
+        backplane, "in_process", type(backplane).__name__ == "InProcessBackplane"
+    ):
+        found.add("in_process_backplane")
+    if any(r.path.startswith("/_chirp/live") for r in app.router.routes) or getattr(
+        app, "live_enabled", False
+    ):
+        found.update({"realtime", "inline_scripts"})
+    return frozenset(found)

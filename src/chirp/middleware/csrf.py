@@ -1,0 +1,214 @@
+"""`CSRFMiddleware` and `csrf_token(request)`: a per-session token on every unsafe request.
+
+The secret lives in the session (so `SessionMiddleware` must run first). Pages embed
+`csrf_token(request)` in a `csrf_token` form field or send it as `X-CSRF-Token`; every
+call returns a freshly masked copy so a compressed page never repeats the same bytes
+(which would let a compression side channel recover it). On HTTPS the `Origin` (or,
+without one, the `Referer`) must also name this site.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from chirp.middleware.allowed_hosts import host_matches, normalize_pattern, split_host
+from chirp.request import Request
+from chirp.responses import PlainTextResponse, Response
+
+if TYPE_CHECKING:
+    from chirp.config import AppConfig
+
+logger = logging.getLogger("chirp.security")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MISSING_SESSION = (
+    "CSRFMiddleware needs request.session: register SessionMiddleware before CSRFMiddleware "
+    "(app.add_middleware(SessionMiddleware(...)) first, or use chirp.secure_stack(config))"
+)
+_SECRET_BYTES = 32
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(_SECRET_BYTES)
+
+
+def _session_of(request: Request) -> Any:
+    session = request.session
+    if session is None:
+        raise RuntimeError(MISSING_SESSION)
+    return session
+
+
+def csrf_token(request: Request) -> str:
+    """A token for this request's session to put in a form field or `X-CSRF-Token`.
+
+    The session's secret is created on first use. Each call returns a different
+    (masked) string; all of them verify against the same secret.
+    """
+    session = _session_of(request)
+    secret = session.csrf_secret
+    if secret is None:
+        secret = _new_secret()
+        session.csrf_secret = secret
+    return mask(secret)
+
+
+def mask(secret: str) -> str:
+    """`secret` XOR a fresh random pad, with the pad prepended (URL-safe base64)."""
+    raw = secret.encode("ascii")
+    pad = secrets.token_bytes(len(raw))
+    return base64.urlsafe_b64encode(pad + bytes(a ^ b for a, b in zip(raw, pad, strict=True))).decode("ascii")
+
+
+def unmask(token: str) -> bytes | None:
+    """The secret inside a masked token, or None when the token is not one."""
+    try:
+        data = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not data or len(data) % 2 or base64.urlsafe_b64encode(data).decode("ascii") != token:
+        return None
+    half = len(data) // 2
+    return bytes(a ^ b for a, b in zip(data[half:], data[:half], strict=True))
+
+
+def token_matches(submitted: str, secret: str) -> bool:
+    """Constant-time comparison of a submitted (masked or bare) token with the secret."""
+    expected = secret.encode("ascii")
+    candidate = submitted.encode("utf-8", "replace")
+    if len(candidate) != len(expected):
+        unmasked = unmask(submitted)
+        if unmasked is None:
+            return False
+        candidate = unmasked
+    return hmac.compare_digest(candidate, expected)
+
+
+class CSRFMiddleware:
+    """403 for a POST/PUT/PATCH/DELETE (any non-safe method) without the session's token.
+
+    `allowed_hosts` (the `AppConfig` field) and `trusted_origins` (full origins such as
+    `https://admin.example.com`) widen which `Origin`/`Referer` an HTTPS request may carry;
+    the request's own host is always accepted.
+    """
+
+    def __init__(
+        self,
+        *,
+        allowed_hosts: Iterable[str] = (),
+        trusted_origins: Iterable[str] = (),
+        field_name: str = "csrf_token",
+        header_name: str = "X-CSRF-Token",
+        exempt_paths: Iterable[str] = (),
+    ) -> None:
+        if isinstance(allowed_hosts, str):
+            allowed_hosts = (allowed_hosts,)
+        # "*" means "any Host header is served", not "any site may post to us".
+        self.allowed_hosts = tuple(p for p in (normalize_pattern(h) for h in allowed_hosts) if p != "*")
+        self.trusted_origins = frozenset(_origin_of(o) for o in trusted_origins if _origin_of(o) is not None)
+        self.field_name = field_name
+        self.header_name = header_name
+        self.exempt_paths = frozenset(exempt_paths)
+
+    @classmethod
+    def from_config(cls, config: AppConfig, **overrides: Any) -> CSRFMiddleware:
+        return cls(allowed_hosts=config.allowed_hosts, **overrides)
+
+    async def __call__(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.session is None:
+            logger.error("%s", MISSING_SESSION)
+            return _plain(500, f"500 Internal Server Error: {MISSING_SESSION}\n")
+        if request.method in SAFE_METHODS or request.path in self.exempt_paths:
+            return await call_next(request)
+        reason = self._check_origin(request) or await self._check_token(request)
+        if reason is not None:
+            logger.warning("CSRF check failed for %s %s: %s", request.method, request.path, reason)
+            return _plain(403, f"403 Forbidden: CSRF check failed: {reason}\n")
+        return await call_next(request)
+
+    def _check_origin(self, request: Request) -> str | None:
+        origin = request.headers.get("origin")
+        source = "Origin"
+        if origin is None:
+            if not request.is_secure:
+                return None
+            origin = request.headers.get("referer")
+            source = "Referer"
+            if not origin:
+                return "the request has neither an Origin nor a Referer header"
+        parsed = _origin_of(origin)
+        if parsed is None:
+            return f"the {source} header is not a valid origin"
+        if parsed in self.trusted_origins:
+            return None
+        scheme, host, port = parsed
+        request_host = split_host(request.host)
+        if request.is_secure:
+            if scheme != "https":
+                return f"the {source} header is not an https origin"
+            same_site = request_host is not None and (host, port) == (
+                request_host,
+                _host_port(request.host, 443),
+            )
+        else:
+            # Over plain HTTP the scheme and port may have been rewritten by a proxy:
+            # compare host names only.
+            same_site = host == request_host
+        if same_site or host_matches(host, self.allowed_hosts):
+            return None
+        return f"the {source} header does not match this site"
+
+    async def _check_token(self, request: Request) -> str | None:
+        secret = request.session.csrf_secret
+        if not secret:
+            return "the session has no CSRF token (render csrf_token(request) in the form first)"
+        submitted = request.headers.get(self.header_name)
+        if submitted is None:
+            content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+            if content_type in FORM_TYPES:
+                form = await request.form()
+                submitted = form.get(self.field_name)
+        if not submitted:
+            return f"the {self.field_name!r} form field or {self.header_name} header is missing"
+        if not token_matches(submitted, secret):
+            return "the CSRF token is incorrect"
+        return None
+
+
+def _plain(status: int, text: str) -> Response:
+    response = PlainTextResponse(text, status)
+    response.headers["x-content-type-options"] = "nosniff"
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def _host_port(host_header: str, default: int) -> int:
+    value = host_header.strip()
+    _, bracket, rest = value.rpartition("]")
+    tail = rest if bracket else value
+    _, colon, port = tail.rpartition(":")
+    return int(port) if colon and port.isdigit() else default
+
+
+def _origin_of(value: str) -> tuple[str, str, int] | None:
+    """`(scheme, host, port)` of an origin or URL; None for `null` or anything malformed."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.rstrip(".").lower()
+    return scheme, host, port if port is not None else (443 if scheme == "https" else 80)

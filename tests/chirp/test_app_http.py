@@ -1,0 +1,261 @@
+"""A chirp App served by a real pounce, driven by httpx."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from chirp import (
+    App,
+    AppConfig,
+    FileResponse,
+    HTTPError,
+    JSONResponse,
+    Redirect,
+    Request,
+    Response,
+    StreamingResponse,
+)
+from helpers.server import serve
+
+
+def build_app(**config: object) -> App:
+    app = App(AppConfig(**config))  # type: ignore[arg-type]
+
+    @app.route("/")
+    def index() -> str:
+        return "<p>home</p>"
+
+    @app.route("/json")
+    async def as_json() -> dict[str, int]:
+        return {"a": 1}
+
+    @app.route("/list")
+    def as_list() -> list[int]:
+        return [1, 2]
+
+    @app.route("/bytes")
+    def as_bytes() -> bytes:
+        return b"\x00\x01"
+
+    @app.route("/tuple")
+    def as_tuple() -> tuple[str, int, dict[str, str]]:
+        return "made", 201, {"x-extra": "1"}
+
+    @app.route("/items/{item_id:int}", methods=("GET", "DELETE"), name="item")
+    async def item(request: Request, item_id: int) -> dict[str, object]:
+        return {"id": item_id, "method": request.method, "q": request.query.get("q")}
+
+    @app.route("/echo", methods=("POST",))
+    async def echo(request: Request) -> Response:
+        return Response(await request.body(), media_type="text/plain")
+
+    @app.route("/form", methods=("POST",))
+    async def form(request: Request) -> dict[str, str]:
+        return dict(await request.form())
+
+    @app.route("/data", methods=("POST",))
+    async def data(request: Request) -> object:
+        return await request.json()
+
+    @app.route("/thread")
+    def which_thread() -> str:
+        return threading.current_thread().name
+
+    @app.route("/teapot")
+    def teapot() -> str:
+        raise HTTPError(418, "short and stout")
+
+    @app.route("/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    @app.route("/go")
+    def go() -> Redirect:
+        return Redirect(app.url_for("item", item_id=7))
+
+    @app.route("/stream")
+    def stream() -> StreamingResponse:
+        return StreamingResponse(iter(["a", "b", "c"]), media_type="text/plain")
+
+    @app.route("/cookie")
+    def cookie() -> JSONResponse:
+        response = JSONResponse({"ok": True})
+        response.set_cookie("pref", "dark", max_age=60)
+        return response
+
+    @app.route("/file")
+    def file() -> FileResponse:
+        return FileResponse(__file__)
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def client() -> httpx.Client:
+    with serve(build_app()) as srv, httpx.Client(base_url=srv.url) as c:
+        yield c
+
+
+def test_return_type_negotiation(client: httpx.Client) -> None:
+    r = client.get("/")
+    assert r.headers["content-type"] == "text/html; charset=utf-8" and r.text == "<p>home</p>"
+    assert client.get("/json").json() == {"a": 1}
+    assert client.get("/json").headers["content-type"] == "application/json"
+    assert client.get("/list").json() == [1, 2]
+    r = client.get("/bytes")
+    assert r.headers["content-type"] == "application/octet-stream" and r.content == b"\x00\x01"
+    r = client.get("/tuple")
+    assert r.status_code == 201 and r.headers["x-extra"] == "1" and r.text == "made"
+
+
+def test_typed_params_query_and_methods(client: httpx.Client) -> None:
+    assert client.get("/items/5?q=z").json() == {"id": 5, "method": "GET", "q": "z"}
+    assert client.delete("/items/6").json()["method"] == "DELETE"
+
+
+def test_404_and_405_with_allow(client: httpx.Client) -> None:
+    assert client.get("/nope").status_code == 404
+    assert client.get("/items/abc").status_code == 404
+    r = client.post("/items/1")
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, HEAD"
+
+
+def test_head_is_automatic_and_bodyless(client: httpx.Client) -> None:
+    r = client.head("/json")
+    assert r.status_code == 200 and r.content == b"" and r.headers["content-length"] == "7"
+
+
+def test_request_body_readers(client: httpx.Client) -> None:
+    assert client.post("/echo", content=b"raw bytes").text == "raw bytes"
+    assert client.post("/form", data={"a": "1", "b": "x y"}).json() == {"a": "1", "b": "x y"}
+    assert client.post("/form", files={"f": ("f.txt", b"file text")}, data={"n": "v"}).json() == {
+        "f": "file text",
+        "n": "v",
+    }
+    assert client.post("/data", json={"k": [1]}).json() == {"k": [1]}
+    r = client.post("/data", content=b"{not json")
+    assert r.status_code == 400 and "not valid JSON" in r.text
+
+
+def test_sync_handlers_run_off_the_event_loop(client: httpx.Client) -> None:
+    assert client.get("/thread").text != threading.main_thread().name
+
+
+def test_http_error_and_production_error_page(client: httpx.Client) -> None:
+    r = client.get("/teapot")
+    assert r.status_code == 418 and "short and stout" in r.text
+    r = client.get("/boom")
+    assert r.status_code == 500 and "secret internals" not in r.text and "Traceback" not in r.text
+
+
+def test_debug_error_page_shows_traceback() -> None:
+    with serve(build_app(debug=True)) as srv:
+        r = httpx.get(srv.url + "/boom")
+    assert r.status_code == 500 and "Traceback" in r.text and "secret internals" in r.text
+    assert "<pre>" in r.text
+
+
+def test_redirect_url_for_streaming_cookies_files(client: httpx.Client) -> None:
+    r = client.get("/go")
+    assert r.status_code == 303 and r.headers["location"] == "/items/7"
+    assert client.get("/stream").text == "abc"
+    r = client.get("/cookie")
+    assert "pref=dark" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
+    assert "Max-Age=60" in r.headers["set-cookie"]
+    r = client.get("/file")
+    assert r.headers["content-type"] == "text/x-python" and "def build_app" in r.text
+
+
+def test_body_limit_is_413() -> None:
+    app = App(AppConfig(max_request_body_size=10))
+
+    @app.route("/up", methods=("POST",))
+    async def up(request: Request) -> str:
+        return str(len(await request.body()))
+
+    with serve(app) as srv:
+        assert httpx.post(srv.url + "/up", content=b"x" * 5).text == "5"
+        assert httpx.post(srv.url + "/up", content=b"x" * 11).status_code == 413
+
+        def gen():  # type: ignore[no-untyped-def]
+            yield b"x" * 8
+            yield b"x" * 8
+
+        assert httpx.post(srv.url + "/up", content=gen()).status_code == 413
+
+
+def test_middleware_order_outermost_first() -> None:
+    app = App()
+    seen: list[str] = []
+
+    async def outer(request: Request, call_next):  # type: ignore[no-untyped-def]
+        seen.append("outer-in")
+        response = await call_next(request)
+        response.headers["x-outer"] = "1"
+        seen.append("outer-out")
+        return response
+
+    class Inner:
+        async def __call__(self, request: Request, call_next):  # type: ignore[no-untyped-def]
+            seen.append("inner-in")
+            response = await call_next(request)
+            seen.append("inner-out")
+            return response
+
+    app.add_middleware(outer)
+    app.add_middleware(Inner())
+    assert app.middleware[0].site is not None and app.middleware[0].site.file == __file__
+
+    @app.route("/")
+    def index() -> str:
+        seen.append("handler")
+        return "x"
+
+    with serve(app) as srv:
+        assert httpx.get(srv.url + "/").headers["x-outer"] == "1"
+    assert seen == ["outer-in", "inner-in", "handler", "inner-out", "outer-out"]
+
+
+def test_registration_after_freeze_raises() -> None:
+    app = App()
+    app.freeze()
+    with pytest.raises(RuntimeError, match="frozen"):
+        app.route("/late")(lambda: "x")
+    with pytest.raises(RuntimeError, match="frozen"):
+        app.add_middleware(lambda r, n: n(r))  # type: ignore[arg-type,return-value]
+    with pytest.raises(RuntimeError, match="frozen"):
+        app.on_startup(lambda: None)
+
+
+def test_header_injection_from_user_data_is_refused() -> None:
+    app = App()
+
+    @app.route("/hdr")
+    def hdr(request: Request) -> Response:
+        response = Response("x")
+        response.headers["x-name"] = request.query.get("v", "")
+        return response
+
+    with serve(app) as srv:
+        r = httpx.get(srv.url + "/hdr", params={"v": "a\r\nset-cookie: evil=1"})
+    assert r.status_code == 500 and "evil" not in r.headers.get("set-cookie", "")
+
+
+def test_lifecycle_hooks_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = App()
+    events: list[str] = []
+
+    @app.on_startup
+    async def start() -> None:
+        events.append("startup")
+
+    @app.on_shutdown
+    def stop() -> None:
+        events.append("shutdown")
+
+    with serve(app, lifespan="on") as srv:
+        assert httpx.get(srv.url + "/ready").status_code == 200
+    assert events == ["startup", "shutdown"]

@@ -1,0 +1,162 @@
+"""`pounce` and `chirp run` as real processes: serving, signals, errors."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import textwrap
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpers.process import run_cli, spawn
+
+APP = textwrap.dedent(
+    """
+    import asyncio
+    from chirp import App
+
+    app = App()
+
+    @app.route("/")
+    def index() -> str:
+        return "hello from chirp"
+
+    @app.route("/slow")
+    async def slow() -> str:
+        await asyncio.sleep(1.0)
+        return "slow done"
+
+    async def raw(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"raw asgi"})
+
+    def factory():
+        return raw
+
+    not_an_app = 42
+    """
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "myapp.py").write_text(APP)
+    (tmp_path / "broken.py").write_text("import nonexistent_dependency_xyz\n")
+    return tmp_path
+
+
+def test_pounce_serves_an_app_from_the_current_directory(project: Path) -> None:
+    server = spawn(["pounce", "serve", "--app", "myapp:app", "--port", "0"], project)
+    try:
+        assert httpx.get(server.url + "/").text == "hello from chirp"
+    finally:
+        assert server.stop() == 0
+
+
+def test_pounce_shorthand_and_factory(project: Path) -> None:
+    server = spawn(["pounce", "myapp:factory()", "--port", "0", "--lifespan", "off"], project)
+    try:
+        assert httpx.get(server.url + "/").text == "raw asgi"
+    finally:
+        assert server.stop() == 0
+
+
+def test_chirp_run_serves(project: Path) -> None:
+    server = spawn(["chirp", "run", "myapp:app", "--port", "0", "--no-reload"], project)
+    try:
+        assert httpx.get(server.url + "/health").text == "ok\n"
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_drains_in_flight_requests_then_exits_zero(project: Path, signum: int) -> None:
+    server = spawn(["pounce", "serve", "--app", "myapp:app", "--port", "0"], project)
+    results: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: results.append(httpx.get(server.url + "/slow", timeout=10)))
+    thread.start()
+    try:
+        # wait until the request is in flight: the access log line comes after, so poll the socket state
+        host, port = server.url.rsplit("//", 1)[1].rsplit(":", 1)
+        _wait_established(int(port))
+        server.proc.send_signal(signum)
+        thread.join(10)
+        assert results and results[0].status_code == 200 and results[0].text == "slow done"
+        assert results[0].headers["connection"] == "close"
+        assert server.proc.wait(10) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(server.url + "/")
+    finally:
+        server.stop()
+
+
+def _wait_established(port: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as f:
+            rows = f.read().splitlines()[1:]
+        if any(r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "01" for r in rows):
+            time.sleep(0.2)  # the request head has been sent; give the handler time to start
+            return
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (["pounce", "serve", "--app", "nosuchmodule:app"], "no module named 'nosuchmodule'", "run from the directory"),
+        (["pounce", "serve", "--app", "myapp:missing"], "has no attribute 'missing'", "myapp:app"),
+        (["pounce", "serve", "--app", "myapp:not_an_app"], "not an ASGI application", "App instance"),
+        (["pounce", "serve", "--app", "broken:app"], "nonexistent_dependency_xyz", "install the missing package"),
+        (["pounce", "serve"], "no app given", "--app module:attr"),
+        (["chirp", "run", "nosuchmodule:app"], "no module named 'nosuchmodule'", "run from the directory"),
+        (["pounce", "serve", "--app", "myapp:app", "--port", "99999"], "between 0 and 65535", "pounce config schema"),
+    ],
+)
+def test_cli_errors_are_one_line_with_a_hint(project: Path, args: list[str], message: str, hint: str) -> None:
+    result = run_cli(args, project)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert lines[1].startswith("hint: ") and hint in lines[1]
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_a_clear_error(project: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = run_cli(["pounce", "serve", "--app", "myapp:app", "--port", str(port)], project)
+    assert result.returncode == 1
+    assert "already in use" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_config_key_suggests_the_nearest(project: Path) -> None:
+    (project / "pounce.toml").write_text('app = "myapp:app"\nworkrs = 2\n')
+    result = run_cli(["pounce", "config", "show", "--config", "pounce.toml"], project)
+    assert result.returncode == 2
+    assert "workrs" in result.stderr and "did you mean 'workers'" in result.stderr
+
+
+def test_config_show_and_schema(project: Path) -> None:
+    (project / "pounce.toml").write_text('app = "myapp:app"\nport = 9001\n')
+    shown = run_cli(["pounce", "config", "show", "--config", "pounce.toml", "--output-format", "json"], project)
+    assert shown.returncode == 0 and '"port": 9001' in shown.stdout
+    schema = run_cli(["pounce", "config", "schema", "--output-format", "toml-template"], project)
+    assert schema.returncode == 0 and "# max_body_size = 16777216" in schema.stdout
+
+
+@pytest.mark.parametrize("tool", ["chirp", "pounce"])
+def test_help_has_examples_and_version(project: Path, tool: str) -> None:
+    help_text = run_cli([tool, "--help"], project)
+    assert help_text.returncode == 0 and "Examples:" in help_text.stdout
+    version = run_cli([tool, "--version"], project)
+    assert version.returncode == 0 and "0.1.0" in version.stdout

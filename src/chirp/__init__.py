@@ -15,6 +15,7 @@ from chirp.middleware import (
     csrf_token,
     secure_stack,
 )
+from chirp.realtime.sse import EventStream, SSEEvent
 from chirp.request import Request
 from chirp.responses import (
     FileResponse,
@@ -35,6 +36,7 @@ __all__ = [
     "CSRFMiddleware",
     "ConfigurationError",
     "ContractViolation",
+    "EventStream",
     "FileResponse",
     "HTMLResponse",
     "HTTPError",
@@ -47,6 +49,7 @@ __all__ = [
     "Redirect",
     "Request",
     "Response",
+    "SSEEvent",
     "SecurityHeadersMiddleware",
     "Session",
     "SessionMiddleware",

@@ -25,6 +25,8 @@ from pounce.asgi import Receive, Scope, Send
 if TYPE_CHECKING:
     from chirp.contracts.model import Report, Rule, Severity
     from chirp.contracts.suppress import Suppression
+    from chirp.db import Database
+    from chirp.realtime.backplane import Backplane
 
 logger = logging.getLogger("chirp.app")
 
@@ -50,8 +52,24 @@ class ContractViolation(RuntimeError):
 class App:
     """A chirp application: one ASGI callable served by pounce."""
 
-    def __init__(self, config: AppConfig | None = None, *, import_path: str | None = None) -> None:
+    def __init__(
+        self,
+        config: AppConfig | None = None,
+        *,
+        import_path: str | None = None,
+        backplane: Backplane | None = None,
+        database: Database | None = None,
+    ) -> None:
         self.config = config if config is not None else AppConfig()
+        from chirp.realtime.live import resolve_backplane, resolve_database
+
+        # The signal bus behind app.emit and /_chirp/live, and the optional database;
+        # both connect in lifespan startup and close in shutdown.
+        self.backplane: Backplane = resolve_backplane(self.config, backplane)
+        self.database: Database | None = resolve_database(self.config, database)
+        self.backplane_explicit = backplane is not None
+        self.live_heartbeat = 15.0
+        self.emitted = False
         self.import_path = import_path
         self.router = Router()
         self.middleware: list[MiddlewareEntry] = []
@@ -75,7 +93,9 @@ class App:
         if self.frozen:
             raise RuntimeError(f"cannot {what} after the app is frozen; register everything before it serves")
 
-    def route(self, path: str, methods: tuple[str, ...] | list[str] = ("GET",), name: str | None = None) -> Callable[[F], F]:
+    def route(
+        self, path: str, methods: tuple[str, ...] | list[str] = ("GET",), name: str | None = None
+    ) -> Callable[[F], F]:
         """Register a handler for `path` (`{x}`, `{x:int}`, `{x:float}`, `{x:path}`)."""
         site = caller_site(2)
 
@@ -127,6 +147,32 @@ class App:
     def url_for(self, name: str, /, **params: Any) -> str:
         return self.router.url_for(name, **params)
 
+    # -- realtime --------------------------------------------------------------------------
+    def emit(self, topic: str, data: Any = None) -> None:
+        """Publish JSON-serialisable `data` on `topic` to every `/_chirp/live` client, on every
+        worker the backplane reaches. Works from sync and async code and from any thread."""
+        self.emitted = True
+        self.backplane.emit(topic, data)
+
+    @property
+    def uses_realtime(self) -> bool:
+        """Whether the app relies on the signal bus (read by `workers.single_with_state`):
+        a backplane was configured, `emit` was called, or a handler or hook calls `.emit(`."""
+        from chirp.realtime.live import references_emit
+
+        hooks = [
+            *self.startup_hooks,
+            *self.shutdown_hooks,
+            *self.worker_startup_hooks,
+            *self.worker_shutdown_hooks,
+        ]
+        return (
+            self.emitted
+            or self.backplane_explicit
+            or bool(self.config.redis_url)
+            or any(references_emit(fn) for fn in [*(r.handler for r in self.router.routes), *hooks])
+        )
+
     # -- contracts -------------------------------------------------------------------------
     def add_contract_rule(self, rule: Rule) -> None:
         self._ensure_open("add a contract rule")
@@ -137,7 +183,9 @@ class App:
         from chirp.contracts.suppress import Suppression
 
         self._ensure_open("add a suppression")
-        self.suppressions.append(Suppression.create(rule_id, reason=reason, until=until, env=env, site=caller_site(2)))
+        self.suppressions.append(
+            Suppression.create(rule_id, reason=reason, until=until, env=env, site=caller_site(2))
+        )
 
     def override_severity(self, rule_id: str, severity: Severity) -> None:
         """Make a rule stricter; loosening is a suppression with a reason."""
@@ -157,6 +205,9 @@ class App:
         self.frozen = True
         user_paths = {self.config.health_path: "health", self.config.ready_path: "ready"}
         self._probes = {p: kind for p, kind in user_paths.items() if not self.router.claims(p)}
+        from chirp.realtime.live import mount_services
+
+        mount_services(self)  # /_chirp/live (unless claimed) and the database readiness check
         if tuple(self.config.allowed_hosts) != ("*",):
             from chirp.middleware.allowed_hosts import AllowedHostsMiddleware
 
@@ -180,6 +231,9 @@ class App:
 
         report = self.check()
         self.freeze_report = report
+        from chirp.contracts.telemetry import publish
+
+        publish(self, report)  # posture as telemetry: gauges for /metrics and one JSON log line
         if not report.ok:
             raise ContractViolation(report, render_text(report, color=False))
         if report.findings:
@@ -283,10 +337,12 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    await self._start_services()
                     for hook in self.startup_hooks:
                         await _call_hook(hook)
                 except Exception as exc:
-                    logger.error("startup hook failed", exc_info=exc)
+                    logger.error("startup failed", exc_info=exc)
+                    await self._stop_services()
                     await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
                     return
                 self.started = True
@@ -300,11 +356,32 @@ class App:
                     except Exception as exc:
                         logger.error("shutdown hook failed", exc_info=exc)
                         failed = exc
+                failed = await self._stop_services() or failed
                 if failed is not None:
-                    await send({"type": "lifespan.shutdown.failed", "message": f"{type(failed).__name__}: {failed}"})
+                    await send(
+                        {"type": "lifespan.shutdown.failed", "message": f"{type(failed).__name__}: {failed}"}
+                    )
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _start_services(self) -> None:
+        """Connect the backplane, then the database (before any on_startup hook)."""
+        await self.backplane.start()
+        if self.database is not None:
+            await self.database.connect()
+
+    async def _stop_services(self) -> Exception | None:
+        """Close the database, then the backplane; returns the first failure (logged)."""
+        failed: Exception | None = None
+        closers = [self.database.close] if self.database is not None else []
+        for close in [*closers, self.backplane.close]:
+            try:
+                await close()
+            except Exception as exc:
+                logger.error("closing %s failed", getattr(close, "__self__", close), exc_info=exc)
+                failed = failed or exc
+        return failed
 
     async def _worker_hooks(self, hooks: list[Callable[[], Any]], scope: Scope) -> None:
         """Worker hooks: an exception is logged and the worker keeps serving."""
@@ -312,7 +389,9 @@ class App:
             try:
                 await _call_hook(hook)
             except Exception:
-                logger.exception("worker %s: %s hook failed", scope.get("worker_id"), getattr(hook, "__name__", hook))
+                logger.exception(
+                    "worker %s: %s hook failed", scope.get("worker_id"), getattr(hook, "__name__", hook)
+                )
 
 
 def _wrap(middleware: Middleware, call_next: CallNext) -> CallNext:

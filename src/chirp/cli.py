@@ -28,8 +28,10 @@ def main() -> None:
 
 def _register() -> None:
     from chirp.cli_check import check
+    from chirp.cli_new import new
 
     main.add_command(check)
+    main.add_command(new)
 
 
 def load_chirp_app(path: str) -> Any:
@@ -49,51 +51,98 @@ Examples:
   chirp run myapp:app                       # development: one worker, auto-reload
   chirp run myapp:app --host 0.0.0.0 --port 8080
   CHIRP_SECRET_KEY=... chirp run myapp:app --production --workers 4
+  CHIRP_SECRET_KEY=... chirp run myapp:app --production --workers 4 --metrics --rate-limit --queue
 """
 )
 @click.argument("app_path", metavar="APP")
 @click.option("--host", help="Bind address (default: AppConfig.host).")
 @click.option("--port", type=int, help="Bind port (default: AppConfig.port).")
-@click.option("--reload/--no-reload", default=None, help="Restart on source change (default: on in development).")
-@click.option("--production", is_flag=True, help="env=production, debug off; the secret comes from CHIRP_SECRET_KEY.")
+@click.option(
+    "--reload/--no-reload", default=None, help="Restart on source change (default: on in development)."
+)
+@click.option(
+    "--production", is_flag=True, help="env=production, debug off; the secret comes from CHIRP_SECRET_KEY."
+)
 @click.option("--workers", type=int, help="Worker processes (0 = one per available CPU).")
-def run(app_path: str, host: str | None, port: int | None, reload: bool | None, production: bool, workers: int | None) -> None:
+@click.option("--metrics", is_flag=True, help="Serve Prometheus metrics at AppConfig.metrics_path.")
+@click.option("--rate-limit", is_flag=True, help="Per-client-IP rate limiting (AppConfig.rate_limit_*).")
+@click.option("--queue", is_flag=True, help="Request queue with load shedding (AppConfig.request_queue_*).")
+def run(
+    app_path: str,
+    host: str | None,
+    port: int | None,
+    reload: bool | None,
+    production: bool,
+    workers: int | None,
+    metrics: bool,
+    rate_limit: bool,
+    queue: bool,
+) -> None:
     """Serve APP (module:attr) with pounce."""
     from chirp.app import App, ContractViolation
     from chirp.serving import server_config
+    from pounce.cpus import available_cpus
     from pounce.logs import configure_logging
-    from pounce.runner import RELOAD_CHILD_ENV, reload_loop, serve_imported
+    from pounce.runner import RELOAD_CHILD_ENV, reload_loop, serve_imported, serve_workers
 
-    try:
-        app = load_chirp_app(app_path)
-    except AppImportError as exc:
-        fail(exc.message, exc.hint, 1)
-    if not isinstance(app, App):
-        fail(f"{app_path} is not a chirp App", "use `pounce serve --app` for other ASGI apps", 2)
     if production:
-        secret = os.environ.get("CHIRP_SECRET_KEY") or app.config.secret_key
-        if not secret:
-            fail("--production needs a secret key", "export CHIRP_SECRET_KEY=<32+ random characters>", 2)
+        # Before the import: an app built with AppConfig.from_env() (and the middleware
+        # it builds from that config) then starts in the production posture.
+        os.environ.setdefault("CHIRP_ENV", "production")
+    features = {
+        name: True
+        for name, on in (
+            ("metrics_enabled", metrics),
+            ("rate_limit_enabled", rate_limit),
+            ("request_queue_enabled", queue),
+        )
+        if on
+    }
+
+    def prepare() -> App:
+        """Import the app and apply the flags; run again by every new worker generation."""
         try:
-            app.config = app.config.replace(env="production", debug=False, secret_key=secret)
+            app = load_chirp_app(app_path)
+        except AppImportError as exc:
+            fail(exc.message, exc.hint, 1)
+        if not isinstance(app, App):
+            fail(f"{app_path} is not a chirp App", "use `pounce serve --app` for other ASGI apps", 2)
+        if app.frozen:
+            return app
+        changes: dict[str, object] = dict(features)  # before freeze, so the contract check sees them
+        if production:
+            secret = os.environ.get("CHIRP_SECRET_KEY") or app.config.secret_key
+            if not secret:
+                fail("--production needs a secret key", "export CHIRP_SECRET_KEY=<32+ random characters>", 2)
+            changes.update(env="production", debug=False, secret_key=secret)
+        try:
+            app.config = app.config.replace(**changes)
         except ConfigurationError as exc:
             fail(str(exc), "fix the setting or the CHIRP_* variable", 2)
+        try:
+            app.freeze()
+        except ContractViolation as exc:
+            click.echo(str(exc), err=True)
+            fail("the app failed its contract check", f"run `chirp check {app_path}` for details", 1)
+        return app
+
+    configure_logging("info", "text")  # so the freeze-time contract log line is not lost
+    app = prepare()
     try:
-        cfg = server_config(app.config, app_path, host=host, port=port, workers=workers, reload=reload)
+        cfg = server_config(
+            app.config, app_path, host=host, port=port, workers=workers, reload=reload, **features
+        )
     except ConfigurationError as exc:
         fail(str(exc), "fix the flag", 2)
-    configure_logging(cfg.log_level, cfg.access_log_format)
+    configure_logging(cfg.log_level, "text", access_format=cfg.access_log_format)
     if cfg.reload and not os.environ.get(RELOAD_CHILD_ENV):
         sys.exit(reload_loop(cfg, [sys.executable, "-m", "chirp", *sys.argv[1:]]))
+    cfg = cfg.replace(reload=False)
+    count = cfg.workers or available_cpus()
     try:
-        app.freeze()
-    except ContractViolation as exc:
-        click.echo(str(exc), err=True)
-        fail("the app failed its contract check", f"run `chirp check {app_path}` for details", 1)
-    except OSError as exc:
-        fail(str(exc), "", 1)
-    try:
-        sys.exit(serve_imported(app, cfg.replace(reload=False)))
+        if count > 1:
+            sys.exit(serve_workers(cfg, count, prepare))
+        sys.exit(serve_imported(app, cfg))
     except OSError as exc:
         fail(str(exc), "", 1)
 

@@ -19,6 +19,7 @@ Exit codes (the same for every format):
 Examples:
   chirp check myapp:app
   chirp check myapp:app --deploy
+  chirp check myapp:app --deploy --live
   chirp check myapp:app --deploy --format sarif --output chirp.sarif
   chirp check myapp:create_app() --env staging --ignore deploy_metrics
   chirp check --list-rules
@@ -27,7 +28,7 @@ Examples:
 
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("app_path", metavar="APP", required=False)
+@click.argument("app_path", metavar="[APP]", required=False)
 @click.option(
     "--deploy",
     is_flag=True,
@@ -55,7 +56,17 @@ Examples:
 @click.option("--list-rules", is_flag=True, help="Print every rule with its per-env severities and exit.")
 @click.option("--explain", metavar="RULE", help="Print one rule's documentation and exit.")
 @click.option(
-    "--live", is_flag=True, help="Also verify over real HTTP against a running server (not available yet)."
+    "--live",
+    is_flag=True,
+    help="Also boot the app under pounce on a loopback port and verify it over real HTTP (live.* rules).",
+)
+@click.option(
+    "--live-timeout",
+    type=click.FloatRange(min=0.5),
+    default=20.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --live: how long the server may take to listen and answer /ready with 200.",
 )
 @click.option(
     "--baseline",
@@ -63,7 +74,10 @@ Examples:
     help="Report only findings new since this saved JSON report.",
 )
 def check(app_path: str | None, **opts: Any) -> None:
-    """Check APP (module:attr or module:factory()) against the deploy contract."""
+    """Check APP (module:attr or module:factory()) against the deploy contract.
+
+    Without APP, the `app` setting under [tool.chirp.check] in pyproject.toml is used.
+    """
     from chirp.contracts.output import UsageError
 
     try:
@@ -91,6 +105,7 @@ def run_check(
     explain: str | None,
     live: bool,
     baseline: str | None,
+    live_timeout: float = 20.0,
 ) -> int:
     """The whole command as a function returning the exit code; usage errors raise `UsageError`."""
     from chirp.contracts import output as out
@@ -104,10 +119,13 @@ def run_check(
     if explain:
         click.echo(explain_rule(builtin_registry(), explain), nl=False)
         return out.EXIT_OK
-    if live:
-        raise out.UsageError("--live is not available yet", "run the static check without --live")
+    app_path = app_path or default_app()
     if not app_path:
-        raise out.UsageError("missing APP", "pass the app as module:attr, e.g. `chirp check myapp:app`")
+        raise out.UsageError(
+            "missing APP",
+            "pass the app as module:attr, e.g. `chirp check myapp:app`, "
+            'or set app = "myapp:app" under [tool.chirp.check] in pyproject.toml',
+        )
     known = out.load_baseline(baseline) if baseline else None
     report = build_report(
         app_path,
@@ -117,6 +135,8 @@ def run_check(
         fail_on=Severity.parse(fail_on) if fail_on else None,
         select=select,
         ignore=ignore,
+        live=live,
+        live_timeout=live_timeout,
     )
     if known is not None and report.error is None:
         report = out.without_baseline(report, known)
@@ -124,8 +144,40 @@ def run_check(
     return out.exit_code(report)
 
 
-def build_report(app_path: str, *, env: str | None, deploy: bool, **kwargs: Any) -> Any:
-    """Import the app and check it; import/build failures become an error report."""
+def default_app() -> str | None:
+    """The `app` under `[tool.chirp.check]` in the nearest pyproject.toml, for a bare `chirp check`."""
+    import os
+
+    from chirp.contracts import output as out
+    from chirp.contracts.project import check_settings, find_upward
+    from pounce.errors import ConfigurationError
+
+    try:
+        value = check_settings(find_upward(os.getcwd(), "pyproject.toml")).get("app")
+    except ConfigurationError as exc:
+        raise out.UsageError(str(exc), "fix pyproject.toml") from exc
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise out.UsageError(
+            f"[tool.chirp.check] app must be a string such as 'myapp:app', not {value!r}",
+            "fix pyproject.toml",
+        )
+    return value.strip() if value else None
+
+
+def build_report(
+    app_path: str,
+    *,
+    env: str | None,
+    deploy: bool,
+    live: bool = False,
+    live_timeout: float = 20.0,
+    **kwargs: Any,
+) -> Any:
+    """Import the app and check it; import/build failures become an error report.
+
+    With `live`, the app is also booted under pounce (production posture with `deploy`,
+    else its own config) and probed over HTTP; the `live.*` findings join the report.
+    """
     from chirp.app import App
     from chirp.contracts import output as out
     from chirp.contracts.runner import check_app
@@ -143,11 +195,34 @@ def build_report(app_path: str, *, env: str | None, deploy: bool, **kwargs: Any)
         )  # fmt: skip
     if app.import_path is None:
         app.import_path = app_path
+    observed = None
+    if live and _live_selected(kwargs.get("select", ()), kwargs.get("ignore", ())):
+        from chirp.contracts.live.probes import run_live
+
+        observed = run_live(app, app_path, production=deploy, timeout=live_timeout)
     try:
-        return check_app(app, env=env, deploy=deploy, **kwargs)
+        report = check_app(app, env=env, deploy=deploy, live=observed, **kwargs)
     except ConfigurationError as exc:
         if exc.field == "--select/--ignore":
             raise out.UsageError(
                 str(exc), "see `chirp check --list-rules` for rule ids and categories"
             ) from exc
         return out.broken("chirp", app_path, "configuration", str(exc), exc.fix, env or app.config.env)
+    if observed is not None:
+        from chirp.contracts.live.observe import summary
+
+        report = report.with_changes(meta={**report.meta, "live": summary(observed)})
+    return report
+
+
+def _live_selected(select: tuple[str, ...], ignore: tuple[str, ...]) -> bool:
+    """Whether any `live.*` rule survives --select/--ignore (if none does, nothing is booted)."""
+    from chirp.contracts.registry import builtin_registry
+
+    def hit(rule_id: str, category: str, names: tuple[str, ...]) -> bool:
+        return rule_id in names or category in names
+
+    return any(
+        (not select or hit(r.id, r.category, select)) and not hit(r.id, r.category, ignore)
+        for r in builtin_registry().with_tag("live")
+    )

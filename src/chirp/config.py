@@ -225,17 +225,27 @@ def validate(cfg: AppConfig) -> None:
     if not 0 <= cfg.port <= 65535:
         raise ConfigurationError("port", cfg.port, "use a port between 0 and 65535")
     if not 0.0 <= cfg.sentry_traces_sample_rate <= 1.0:
-        raise ConfigurationError("sentry_traces_sample_rate", cfg.sentry_traces_sample_rate, "use a rate between 0.0 and 1.0")
+        raise ConfigurationError(
+            "sentry_traces_sample_rate", cfg.sentry_traces_sample_rate, "use a rate between 0.0 and 1.0"
+        )
     if cfg.ssl_certfile and not cfg.ssl_keyfile:
         raise ConfigurationError("ssl_keyfile", cfg.ssl_keyfile, "set ssl_keyfile together with ssl_certfile")
     if cfg.ssl_keyfile and not cfg.ssl_certfile:
-        raise ConfigurationError("ssl_certfile", cfg.ssl_certfile, "set ssl_certfile together with ssl_keyfile")
+        raise ConfigurationError(
+            "ssl_certfile", cfg.ssl_certfile, "set ssl_certfile together with ssl_keyfile"
+        )
     for name in ("health_path", "ready_path", "metrics_path"):
         value = getattr(cfg, name)
         if not value.startswith("/"):
-            raise ConfigurationError(name, value, f"start the path with '/', for example '/{value.lstrip('/')}'")
+            raise ConfigurationError(
+                name, value, f"start the path with '/', for example '/{value.lstrip('/')}'"
+            )
     if cfg.health_path == cfg.ready_path:
-        raise ConfigurationError("ready_path", cfg.ready_path, "liveness and readiness need different paths, e.g. /health and /ready")
+        raise ConfigurationError(
+            "ready_path",
+            cfg.ready_path,
+            "liveness and readiness need different paths, e.g. /health and /ready",
+        )
     if cfg.env == "production" and not cfg.secret_key:
         raise ConfigurationError(
             "secret_key", "", "production needs a secret key: export CHIRP_SECRET_KEY (32+ random characters)"

@@ -156,7 +156,9 @@ class Request:
                 name = part.get_param("name", header="content-disposition")
                 if name:
                     payload = part.get_payload(decode=True) or b""
-                    items.append((str(name), payload.decode(part.get_content_charset() or "utf-8", "replace")))
+                    items.append(
+                        (str(name), payload.decode(part.get_content_charset() or "utf-8", "replace"))
+                    )
             return MultiDict(items)
         return QueryParams.parse(body.decode(self._charset(), errors="replace"))
 

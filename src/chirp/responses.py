@@ -136,7 +136,9 @@ class StreamingResponse(Response):
                 yield chunk.encode() if isinstance(chunk, str) else chunk  # type: ignore[union-attr]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self._finalize_headers()})
+        await send(
+            {"type": "http.response.start", "status": self.status, "headers": self._finalize_headers()}
+        )
         if scope.get("method") != "HEAD":
             async with anyio.create_task_group() as tg:
 

@@ -60,7 +60,9 @@ def compile_path(path: str) -> tuple[re.Pattern[str] | None, dict[str, Callable[
     for i, match in enumerate(params):
         name, kind = match.group(1), match.group(2) or "str"
         if kind not in CONVERTERS:
-            raise ValueError(f"route {path!r}: unknown converter {kind!r}; use one of {', '.join(CONVERTERS)}")
+            raise ValueError(
+                f"route {path!r}: unknown converter {kind!r}; use one of {', '.join(CONVERTERS)}"
+            )
         if kind == "path" and (i != len(params) - 1 or match.end() != len(path)):
             raise ValueError(f"route {path!r}: a {{{name}:path}} parameter must come last")
         if name in converters:

@@ -34,6 +34,20 @@ def server_config(config: AppConfig, app_path: str = "", **overrides: Any) -> Se
         "log_level": config.log_level,
         "access_log_format": "json" if config.log_format == "json" else "text",
         "reload": development,
+        "health_path": config.health_path,
+        "ready_path": config.ready_path,
+        "metrics_enabled": config.metrics_enabled,
+        "metrics_path": config.metrics_path,
+        "rate_limit_enabled": config.rate_limit_enabled,
+        "rate_limit_requests_per_second": config.rate_limit_requests_per_second,
+        "rate_limit_burst": config.rate_limit_burst,
+        "request_queue_enabled": config.request_queue_enabled,
+        "request_queue_max_depth": config.request_queue_max_depth,
+        "sentry_dsn": config.sentry_dsn,
+        "sentry_traces_sample_rate": config.sentry_traces_sample_rate,
+        "otel_endpoint": config.otel_endpoint,
+        "otel_service_name": config.otel_service_name,
+        "redis_url": config.redis_url,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ServerConfig(**values)

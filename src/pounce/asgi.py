@@ -132,7 +132,9 @@ class Lifespan:
         try:
             await self._exchange("startup", self.startup_timeout)
         except TimeoutError:
-            raise LifespanError(f"startup did not finish within startup_timeout={self.startup_timeout}s") from None
+            raise LifespanError(
+                f"startup did not finish within startup_timeout={self.startup_timeout}s"
+            ) from None
 
     async def shutdown(self) -> None:
         try:

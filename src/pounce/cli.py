@@ -19,6 +19,7 @@ Examples:
   pounce myapp:app --workers 4
   pounce serve --app myapp:create_app() --uds /run/app.sock
   pounce serve --app myapp:app --config pounce.toml
+  pounce serve --app myapp:app --workers 4 --metrics --rate-limit --queue
 """
 
 
@@ -43,18 +44,88 @@ def server_options(f: Any) -> Any:
     """The flags shared by `pounce serve` and `pounce check`."""
     options = [
         click.option("--app", "app", metavar="MODULE:ATTR", help="The ASGI app to serve."),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="pounce.toml or pyproject.toml."),
+        click.option(
+            "--config", "config_file", type=click.Path(dir_okay=False), help="pounce.toml or pyproject.toml."
+        ),
         click.option("--host", help="Bind address (default 127.0.0.1)."),
         click.option("--port", type=int, help="Bind port (default 8000; 0 picks a free port)."),
         click.option("--uds", help="Bind a Unix domain socket instead of TCP."),
         click.option("--workers", type=int, help="Worker processes (0 = one per available CPU)."),
-        click.option("--worker-mode", type=click.Choice(["auto", "sync", "async"]), help="Worker execution mode."),
+        click.option(
+            "--worker-mode", type=click.Choice(["auto", "sync", "async"]), help="Worker execution mode."
+        ),
         click.option("--ssl-certfile", help="TLS certificate (PEM)."),
         click.option("--ssl-keyfile", help="TLS private key (PEM)."),
         click.option("--lifespan", type=click.Choice(["auto", "on", "off"]), help="ASGI lifespan handling."),
-        click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug", "trace"])),
+        click.option(
+            "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug", "trace"])
+        ),
         click.option("--access-log/--no-access-log", default=None, help="Log one line per request."),
-        click.option("--reload", is_flag=True, default=None, help="Restart when source files change (development)."),
+        click.option(
+            "--reload", is_flag=True, default=None, help="Restart when source files change (development)."
+        ),
+        click.option(
+            "--access-log-format",
+            type=click.Choice(["text", "json"]),
+            help="Access log lines as text or JSON.",
+        ),
+        click.option(
+            "--metrics/--no-metrics", "metrics_enabled", default=None, help="Serve Prometheus metrics."
+        ),
+        click.option("--metrics-path", help="Where metrics are served (default /metrics)."),
+        click.option(
+            "--rate-limit/--no-rate-limit",
+            "rate_limit_enabled",
+            default=None,
+            help="Per-client-IP rate limiting.",
+        ),
+        click.option(
+            "--rate-limit-rps",
+            "rate_limit_requests_per_second",
+            type=float,
+            help="Sustained requests per second per client.",
+        ),
+        click.option(
+            "--rate-limit-burst", type=int, help="Requests a client may burst before the rate applies."
+        ),
+        click.option(
+            "--queue/--no-queue",
+            "request_queue_enabled",
+            default=None,
+            help="Bounded concurrency with load shedding (503).",
+        ),
+        click.option(
+            "--queue-concurrency",
+            "request_queue_max_concurrency",
+            type=int,
+            help="Requests running at once per worker.",
+        ),
+        click.option(
+            "--queue-depth", "request_queue_max_depth", type=int, help="Requests allowed to wait for a slot."
+        ),
+        click.option(
+            "--queue-timeout",
+            "request_queue_timeout",
+            type=float,
+            help="Seconds a request may wait before a 503.",
+        ),
+        click.option(
+            "--compression/--no-compression",
+            "compression",
+            default=None,
+            help="gzip/br/zstd by Accept-Encoding (default on).",
+        ),
+        click.option("--redis-url", help="Share rate-limit budgets through Redis (across machines)."),
+        click.option("--otel-endpoint", help="Export OpenTelemetry spans to this OTLP/HTTP URL."),
+        click.option("--sentry-dsn", help="Report errors to Sentry."),
+        click.option(
+            "--info-endpoint/--no-info-endpoint",
+            "info_endpoint",
+            default=None,
+            help="Serve /_pounce/info (keep it off public binds).",
+        ),
+        click.option("--health-path", help="Liveness probe path, exempt from limits (default /health)."),
+        click.option("--ready-path", help="Readiness probe path, exempt from limits (default /ready)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -106,7 +177,9 @@ def config() -> None:
 
 
 @config.command("schema")
-@click.option("--output-format", type=click.Choice(["json", "toml-template"]), default="json", show_default=True)
+@click.option(
+    "--output-format", type=click.Choice(["json", "toml-template"]), default="json", show_default=True
+)
 def config_schema(output_format: str) -> None:
     """Print every setting with its type and default.
 
@@ -121,7 +194,9 @@ def config_schema(output_format: str) -> None:
 
 
 @config.command("show")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="pounce.toml or pyproject.toml.")
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="pounce.toml or pyproject.toml."
+)
 @click.option("--output-format", type=click.Choice(["toml", "json"]), default="toml", show_default=True)
 def config_show(config_file: str | None, output_format: str) -> None:
     """Print the resolved configuration, secrets redacted.

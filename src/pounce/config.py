@@ -59,6 +59,9 @@ class ServerConfig:
     access_log_format: str = "text"
     reload: bool = False
     info_endpoint: bool = False
+    ws_max_message_size: int = 16 * 1024 * 1024
+    h2_max_concurrent_streams: int = 100
+    h2c: bool = True
     health_path: str = "/health"
     ready_path: str = "/ready"
     metrics_enabled: bool = False
@@ -191,7 +194,8 @@ def _validate(cfg: ServerConfig) -> None:
     for name in (
         "keep_alive_timeout", "header_timeout", "body_timeout", "write_timeout",
         "startup_timeout", "shutdown_timeout", "max_header_size", "max_header_count",
-        "max_url_length", "max_body_size", "backlog", "max_connections",
+        "max_url_length", "max_body_size", "backlog", "max_connections", "ws_max_message_size",
+        "h2_max_concurrent_streams",
     ):  # fmt: skip
         positive(name)
     if not 0 <= cfg.port <= 65535:
@@ -239,15 +243,25 @@ def _validate_features(cfg: ServerConfig) -> None:
     for name in ("health_path", "ready_path", "metrics_path"):
         value = getattr(cfg, name)
         if not value.startswith("/"):
-            raise ConfigurationError(name, value, f"start the path with '/', for example '/{value.lstrip('/')}'")
+            raise ConfigurationError(
+                name, value, f"start the path with '/', for example '/{value.lstrip('/')}'"
+            )
     if cfg.health_path == cfg.ready_path:
-        raise ConfigurationError("ready_path", cfg.ready_path, "liveness and readiness need different paths, e.g. /health and /ready")
+        raise ConfigurationError(
+            "ready_path",
+            cfg.ready_path,
+            "liveness and readiness need different paths, e.g. /health and /ready",
+        )
     if cfg.metrics_enabled:
         for name in ("health_path", "ready_path"):
             if cfg.metrics_path == getattr(cfg, name):
-                raise ConfigurationError("metrics_path", cfg.metrics_path, f"it collides with {name}; use e.g. /metrics")
+                raise ConfigurationError(
+                    "metrics_path", cfg.metrics_path, f"it collides with {name}; use e.g. /metrics"
+                )
         if cfg.metrics_path == INFO_PATH:
-            raise ConfigurationError("metrics_path", cfg.metrics_path, f"{INFO_PATH} is the info endpoint; use e.g. /metrics")
+            raise ConfigurationError(
+                "metrics_path", cfg.metrics_path, f"{INFO_PATH} is the info endpoint; use e.g. /metrics"
+            )
     for name in ("rate_limit_requests_per_second", "request_queue_timeout"):
         value = getattr(cfg, name)
         if not value > 0:
@@ -258,23 +272,35 @@ def _validate_features(cfg: ServerConfig) -> None:
             raise ConfigurationError(name, value, "must be at least 1")
     if cfg.request_queue_max_depth < 0:
         raise ConfigurationError(
-            "request_queue_max_depth", cfg.request_queue_max_depth, "use 0 (shed as soon as all slots are busy) or more"
+            "request_queue_max_depth",
+            cfg.request_queue_max_depth,
+            "use 0 (shed as soon as all slots are busy) or more",
         )
     if cfg.compression_min_size < 0:
-        raise ConfigurationError("compression_min_size", cfg.compression_min_size, "use 0 or a positive byte count")
+        raise ConfigurationError(
+            "compression_min_size", cfg.compression_min_size, "use 0 or a positive byte count"
+        )
     if not 1 <= cfg.compression_level <= 9:
-        raise ConfigurationError("compression_level", cfg.compression_level, "use a level from 1 (fastest) to 9 (smallest)")
+        raise ConfigurationError(
+            "compression_level", cfg.compression_level, "use a level from 1 (fastest) to 9 (smallest)"
+        )
     if not 0.0 <= cfg.sentry_traces_sample_rate <= 1.0:
         raise ConfigurationError(
             "sentry_traces_sample_rate", cfg.sentry_traces_sample_rate, "use a rate between 0.0 and 1.0"
         )
     if cfg.sentry_dsn is not None and not cfg.sentry_dsn.startswith(("https://", "http://")):
-        raise ConfigurationError("sentry_dsn", "***", "use the DSN from your Sentry project, https://<key>@<host>/<id>")
+        raise ConfigurationError(
+            "sentry_dsn", "***", "use the DSN from your Sentry project, https://<key>@<host>/<id>"
+        )
     if cfg.otel_endpoint is not None and not cfg.otel_endpoint.startswith(("https://", "http://")):
         raise ConfigurationError(
-            "otel_endpoint", cfg.otel_endpoint, "use the collector's OTLP/HTTP URL, e.g. http://localhost:4318/v1/traces"
+            "otel_endpoint",
+            cfg.otel_endpoint,
+            "use the collector's OTLP/HTTP URL, e.g. http://localhost:4318/v1/traces",
         )
     if cfg.redis_url is not None and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigurationError("redis_url", "***", "use a redis://, rediss:// or unix:// URL")
     if not cfg.otel_service_name:
-        raise ConfigurationError("otel_service_name", cfg.otel_service_name, "name the service, e.g. 'shop-api'")
+        raise ConfigurationError(
+            "otel_service_name", cfg.otel_service_name, "name the service, e.g. 'shop-api'"
+        )

@@ -6,9 +6,10 @@ the socket and that state machine and runs the app once per request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -19,6 +20,11 @@ from pounce.config import ServerConfig
 from pounce.protocols import http11
 from pounce.protocols.http11 import HTTP11Protocol
 from pounce.proxy import proxy_trust
+
+if TYPE_CHECKING:
+    from pounce.h2_driver import HTTP2Driver
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 logger = logging.getLogger("pounce.error")
 access_logger = logging.getLogger("pounce.access")
@@ -49,8 +55,11 @@ class HTTP11Connection:
         client: tuple[str, int] | None,
         server: tuple[str, int | None] | None,
         scheme: str,
+        alpn_h2: bool = False,
     ) -> None:
         self.stream = stream
+        self.alpn_h2 = alpn_h2
+        self.h2: HTTP2Driver | None = None
         self.app = app
         self.config = config
         self.server_state = server_state
@@ -96,6 +105,20 @@ class HTTP11Connection:
                 await self.stream.aclose()
 
     async def _serve(self) -> None:
+        if self.alpn_h2:
+            await self._http2(b"")
+            return
+        if self.config.h2c and _h2_available():
+            first = await self._receive_bytes()
+            while first and len(first) < len(PREFACE) and PREFACE.startswith(first):
+                more = await self._receive_bytes()
+                if not more:
+                    break
+                first += more
+            if first.startswith(PREFACE):
+                await self._http2(first)
+                return
+            self.proto.feed(first)
         while not self.server_state.draining or self.proto.has_buffered_data:
             head = await self._read_head()
             if head is None:
@@ -111,12 +134,21 @@ class HTTP11Connection:
             self.expired_phase = self.phase
             self.scope.cancel()
 
+    async def _http2(self, initial: bytes) -> None:
+        from pounce.h2_driver import HTTP2Driver
+
+        self.response_started = True  # the watchdog never answers 408 on an h2 connection
+        self.h2 = HTTP2Driver(self)
+        await self.h2.run(initial)
+
     def close_if_idle(self, grace: float) -> None:
         """Called when draining: a connection waiting between requests gets `grace` seconds
         for a request already on its way (answered with `Connection: close`), then closes.
 
         Closing it at once would race a client that is sending on it right now."""
-        if self.phase == "idle":
+        if self.h2 is not None:
+            self.h2.request_drain()
+        elif self.phase == "idle":
             self.deadline = min(self.deadline, time.monotonic() + grace)
 
     def enter(self, phase: str, timeout: float) -> str:
@@ -183,6 +215,9 @@ class HTTP11Connection:
     # -- one request -----------------------------------------------------------------------
     async def _cycle(self, head: http11.RequestHead) -> bool:
         """Run the app for one request; return whether the connection stays open."""
+        if _is_websocket_upgrade(head) and _wsproto_available():
+            await self._websocket(head)
+            return False
         cycle = _Cycle(self, head)
         self.response_started = False
         start = time.perf_counter()
@@ -203,6 +238,62 @@ class HTTP11Connection:
         if not self.proto.request_complete and not await cycle.drain_body():
             return False
         return self.proto.keep_alive and not self.server_state.draining
+
+    async def _websocket(self, head: http11.RequestHead) -> None:
+        """Hand the connection over to a websocket session (HTTP/1.1 upgrade)."""
+        from pounce.ws_session import WebSocketSession
+
+        client, scheme = self.proxy.resolve(self.client, head.headers, self.scheme)
+        scope = http_scope(
+            method=head.method,
+            target=head.target,
+            headers=head.headers,
+            http_version=head.http_version.decode("ascii"),
+            scheme=scheme,
+            client=client,
+            server=self.server,
+            root_path=self.config.root_path,
+            state=self.lifespan_state,
+            server_state=self.server_state,
+        )
+        self.response_started = True  # from here on, the watchdog must not answer 408
+        session = WebSocketSession(self, head, dict(scope))
+        start = time.perf_counter()
+        await session.run(self.proto.trailing_data)
+        if self.config.access_log:
+            access_logger.info(
+                '%s - "WEBSOCKET %s" %s %.1fms',
+                self.client[0] if self.client else "-",
+                head.target.decode("latin-1"),
+                session.status,
+                (time.perf_counter() - start) * 1000,
+            )
+
+
+def _is_websocket_upgrade(head: http11.RequestHead) -> bool:
+    upgrade = connection = False
+    for name, value in head.headers:
+        if name == b"upgrade" and value.lower() == b"websocket":
+            upgrade = True
+        elif name == b"connection" and b"upgrade" in value.lower():
+            connection = True
+    return upgrade and connection and head.method == b"GET"
+
+
+def _h2_available() -> bool:
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _wsproto_available() -> bool:
+    try:
+        import wsproto  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class _Cycle:
@@ -259,10 +350,8 @@ class _Cycle:
             return
         if not self.conn.proto.response_started:
             self.status = 500
-            try:
+            with contextlib.suppress(_Closed):
                 await self.conn._write(self.conn.proto.error_response(500, "internal server error"))
-            except _Closed:
-                pass
             self.response_complete = True
 
     # -- receive ---------------------------------------------------------------------------
@@ -307,10 +396,8 @@ class _Cycle:
         self.must_close = True
         if not self.conn.proto.response_started:
             self.status = status
-            try:
+            with contextlib.suppress(_Closed):
                 await self.conn._write(self.conn.proto.error_response(status, reason))
-            except _Closed:
-                pass
             self.response_complete = True
         self.disconnected = True
 

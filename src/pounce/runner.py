@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from pounce.asgi import LifespanError
-from pounce.config import ServerConfig
+from pounce.config import ServerConfig, effective_worker_mode
 from pounce.cpus import available_cpus
 from pounce.importer import import_app
 from pounce.logs import configure_logging
@@ -28,17 +30,35 @@ EXIT_STARTUP_FAILED = 3
 
 def serve_app(config: ServerConfig) -> int:
     """Run the server described by `config` until it is told to stop; return the exit code."""
-    configure_logging(config.log_level, "text")
+    configure_logging(config.log_level, "text", access_format=config.access_log_format)
     if config.reload:
         return reload_loop(config)
     workers = config.workers or available_cpus()
     if workers > 1:
-        return Supervisor(config, workers).run()
+        return serve_workers(config, workers)
     app = import_app(config.app)
     return serve_imported(app, config)
 
 
+def serve_workers(config: ServerConfig, workers: int, load_app: Callable[[], Any] | None = None) -> int:
+    """Serve with a supervisor and `workers` processes; `load_app` runs in each new worker."""
+    logger.info("%s", startup_banner(config, workers))
+    return Supervisor(config, workers, load_app).run()
+
+
+def startup_banner(config: ServerConfig, workers: int) -> str:
+    """One line saying what is about to run: version, bind, workers, mode, features."""
+    from pounce import __version__
+    from pounce.features import enabled_features
+
+    features = ", ".join(enabled_features(config)) or "none"
+    mode = effective_worker_mode(config.worker_mode)
+    plural = "s" if workers != 1 else ""
+    return f"pounce {__version__} starting: bind {config.bind_description}, {workers} worker{plural} ({mode} mode), features: {features}"
+
+
 def serve_imported(app: object, config: ServerConfig) -> int:
+    logger.info("%s", startup_banner(config, 1))
     server = Server(app, config)  # type: ignore[arg-type]
     try:
         anyio.run(server.serve)

@@ -13,11 +13,12 @@ from typing import Any
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
-from anyio.streams.tls import TLSStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 from pounce.asgi import ASGI_VERSION, ASGIApp, Lifespan, LifespanError, ServerState
 from pounce.config import ServerConfig, effective_worker_mode
-from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection
+from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection, _h2_available
+from pounce.features import apply_features
 from pounce.sockets import bind_socket
 
 logger = logging.getLogger("pounce.error")
@@ -42,7 +43,7 @@ class Server:
     """One pounce server process serving one ASGI app."""
 
     def __init__(self, app: ASGIApp, config: ServerConfig, worker_id: int = 0) -> None:
-        self.app = app
+        self.app = apply_features(app, config)
         self.config = config
         self.state = ServerState(worker_id)
         self.connections: set[HTTP11Connection] = set()
@@ -104,7 +105,8 @@ class Server:
             async_workers = effective_worker_mode(config.worker_mode) == "async"
             if async_workers:
                 await self._worker_scope("pounce.worker.startup")
-            self._ssl = create_ssl_context(config) if config.ssl_certfile else None
+            alpn = ("h2", "http/1.1") if _h2_available() else ("http/1.1",)
+            self._ssl = create_ssl_context(config, alpn) if config.ssl_certfile else None
             self._scheme = "https" if self._ssl else "http"
             listener = await anyio.abc.SocketListener.from_socket(sock)
             self.addresses = [sock.getsockname()]
@@ -157,7 +159,9 @@ class Server:
         with anyio.open_signal_receiver(*signals) as received:
             async for signum in received:
                 name = signal.Signals(signum).name
-                logger.info("received %s, %s", name, "forcing exit" if self._stopping else "shutting down gracefully")
+                logger.info(
+                    "received %s, %s", name, "forcing exit" if self._stopping else "shutting down gracefully"
+                )
                 self.shutdown()
 
     async def _accept_loop(
@@ -183,6 +187,15 @@ class Server:
                 await self._take_backlog(sock, tg, limit=256)
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        """One accepted connection; nothing that happens on it may take the server down."""
+        try:
+            await self._serve_connection(stream)
+        except Exception:
+            logger.exception("unexpected error on a connection")
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
         if self.config.max_connections and len(self.connections) >= self.config.max_connections:
             with anyio.move_on_after(1):
                 await stream.send(_OVERLOAD)
@@ -194,14 +207,17 @@ class Server:
         if self._ssl is not None:
             try:
                 with anyio.fail_after(self.config.header_timeout):
-                    byte_stream = await TLSStream.wrap(stream, server_side=True, ssl_context=self._ssl, standalone=False)
+                    byte_stream = await TLSStream.wrap(
+                        stream, server_side=True, ssl_context=self._ssl, standard_compatible=False
+                    )
             except (TimeoutError, ssl.SSLError, anyio.BrokenResourceError, anyio.EndOfStream, OSError) as exc:
                 logger.debug("TLS handshake with %s failed: %r", client, exc)
                 await stream.aclose()
                 return
+        alpn = byte_stream.extra(TLSAttribute.alpn_protocol, None) if self._ssl is not None else None
         conn = HTTP11Connection(
             byte_stream, self.app, self.config, self.state, self._lifespan_state,
-            client=client, server=server, scheme=self._scheme,
+            client=client, server=server, scheme=self._scheme, alpn_h2=alpn == "h2",
         )  # fmt: skip
         if not self.connections:
             self._all_closed = anyio.Event()

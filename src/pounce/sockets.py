@@ -55,14 +55,18 @@ def _bind_message(host: str, port: int, exc: OSError) -> str:
 def _bind_unix(path: str, backlog: int) -> socket.socket:
     if os.path.exists(path):
         if not stat.S_ISSOCK(os.stat(path).st_mode):
-            raise BindError(f"cannot bind unix:{path}: a file that is not a socket is in the way; remove it or pick another --uds")
+            raise BindError(
+                f"cannot bind unix:{path}: a file that is not a socket is in the way; remove it or pick another --uds"
+            )
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.connect(path)
         except OSError:
             os.unlink(path)  # a stale socket left by a server that died
         else:
-            raise BindError(f"cannot bind unix:{path}: another server is listening on it; stop it or pick another --uds")
+            raise BindError(
+                f"cannot bind unix:{path}: another server is listening on it; stop it or pick another --uds"
+            )
         finally:
             probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -7,6 +7,7 @@ code, waits until it is ready, and only then drains the old one.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -24,6 +25,7 @@ import anyio
 from pounce.asgi import LifespanError
 from pounce.config import ServerConfig, effective_worker_mode
 from pounce.errors import AppImportError
+from pounce.features.shared import SharedState
 from pounce.server import Server
 from pounce.sockets import bind_socket
 
@@ -83,7 +85,13 @@ class Supervisor:
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP, signal.SIGCHLD)
         previous = {s: signal.signal(s, self._on_signal) for s in handled}
         self.wake_fds = (wake_r, wake_w)
-        logger.info("supervisor %d starting %d workers (%s mode)", os.getpid(), self.count, effective_worker_mode(self.config.worker_mode))
+        self.shared = SharedState(self.config)  # before forking: the workers inherit its environment
+        logger.info(
+            "supervisor %d starting %d workers (%s mode)",
+            os.getpid(),
+            self.count,
+            effective_worker_mode(self.config.worker_mode),
+        )
         try:
             self.generation = 1
             for worker_id in range(self.count):
@@ -97,6 +105,7 @@ class Supervisor:
             os.close(wake_r)
             os.close(wake_w)
             sock.close()
+            self.shared.close()
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.signals.append(signum)
@@ -106,10 +115,8 @@ class Supervisor:
         while True:
             for key, _ in self.selector.select(timeout=0.5):
                 if key.data is None:
-                    try:
+                    with contextlib.suppress(BlockingIOError):
                         os.read(wake_r, 4096)
-                    except BlockingIOError:
-                        pass
                 else:
                     self._on_ready_message(key.data)
             code = self._reap()
@@ -189,7 +196,9 @@ class Supervisor:
         server = Server(app, self.config, worker_id)
         try:
             anyio.run(
-                lambda: server.serve(self.sock, on_ready=lambda _: _send(ready_w, b"R"), signals=(signal.SIGTERM,))
+                lambda: server.serve(
+                    self.sock, on_ready=lambda _: _send(ready_w, b"R"), signals=(signal.SIGTERM,)
+                )
             )
         except LifespanError as exc:
             _send(ready_w, b"F" + f"startup failed: {exc}".encode())
@@ -226,6 +235,7 @@ class Supervisor:
             worker = self.workers.pop(pid, None)
             if worker is None:
                 continue
+            self.shared.worker_exited(pid)
             if worker.ready_fd >= 0:
                 try:
                     rest = os.read(worker.ready_fd, 4096)
@@ -244,18 +254,24 @@ class Supervisor:
                 self._abort_reload()
                 continue
             if not worker.ready:
-                logger.error("worker %d failed to start: %s", worker.worker_id, worker.error or f"exit code {code}")
+                logger.error(
+                    "worker %d failed to start: %s", worker.worker_id, worker.error or f"exit code {code}"
+                )
                 if self.generation == 1 and not any(w.ready for w in self.workers.values()):
                     self.stopping = True
                     self._signal_all(signal.SIGTERM)
                     self._wait_all(self.config.shutdown_timeout)
                     return code if code > 0 else 1
             else:
-                logger.error("worker %d (pid %d) exited with code %s; restarting", worker.worker_id, pid, code)
+                logger.error(
+                    "worker %d (pid %d) exited with code %s; restarting", worker.worker_id, pid, code
+                )
             now = time.monotonic()
             self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW] + [now]
             if len(self.crashes) > CRASH_LIMIT:
-                logger.error("crash loop: %d worker crashes within %ds; stopping", len(self.crashes), CRASH_WINDOW)
+                logger.error(
+                    "crash loop: %d worker crashes within %ds; stopping", len(self.crashes), CRASH_WINDOW
+                )
                 self.stopping = True
                 self._signal_all(signal.SIGTERM)
                 self._wait_all(self.config.shutdown_timeout)
@@ -273,10 +289,8 @@ class Supervisor:
     def _signal_all(self, signum: int) -> None:
         for worker in self.workers.values():
             worker.stopping = True
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signum)
-            except ProcessLookupError:
-                pass
 
     def _wait_all(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -297,6 +311,7 @@ class Supervisor:
                 done = pid
             if done:
                 worker = self.workers.pop(pid)
+                self.shared.worker_exited(pid)
                 if worker.ready_fd >= 0:
                     self.selector.unregister(worker.ready_fd)
                     os.close(worker.ready_fd)
@@ -321,10 +336,8 @@ class Supervisor:
         old = [w for w in self.workers.values() if w.generation != gen]
         for worker in old:
             worker.stopping = True
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         self.generation = gen
         self.reload_generation = None
         self.pending_restarts.clear()
@@ -336,17 +349,13 @@ class Supervisor:
         for worker in self.workers.values():
             if worker.generation == gen:
                 worker.stopping = True
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def _send(fd: int, data: bytes) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.write(fd, data)
-    except OSError:
-        pass
 
 
 def _die_with_parent() -> None:

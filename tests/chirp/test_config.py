@@ -87,7 +87,9 @@ def test_from_env_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("var", "value"), [("CHIRP_PORT", "eighty"), ("CHIRP_DEBUG", "maybe"), ("CHIRP_RATE_LIMIT_BURST", "1.5")]
 )
-def test_from_env_malformed_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+def test_from_env_malformed_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str
+) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigurationError) as info:
         AppConfig.from_env()

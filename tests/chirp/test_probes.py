@@ -156,9 +156,9 @@ async def _shutdown(server) -> None:  # type: ignore[no-untyped-def]
 def test_health_check_validation() -> None:
     from chirp import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="HealthCheck.timeout"):
+    with pytest.raises(ConfigurationError, match=r"HealthCheck\.timeout"):
         HealthCheck("x", lambda: True, timeout=0)
-    with pytest.raises(ConfigurationError, match="HealthCheck.check"):
+    with pytest.raises(ConfigurationError, match=r"HealthCheck\.check"):
         HealthCheck("x", "not callable")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="HealthCheck"):
         App().add_health_check(lambda: True)  # type: ignore[arg-type]

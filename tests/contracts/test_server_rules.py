@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from helpers.certs import make_key, write_pair
 
 from chirp.contracts import Severity
+from helpers.certs import make_key, write_pair
 from helpers.contracts import only
 from pounce.config import ServerConfig
 from pounce.preflight import run_preflight

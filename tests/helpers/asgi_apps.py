@@ -39,7 +39,9 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
     if scope["path"] == "/silent":
         return
     if scope["path"] == "/badheader":
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-user", b"a\r\nset-cookie: x=1")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"x-user", b"a\r\nset-cookie: x=1")]}
+        )
         await send({"type": "http.response.body", "body": b"never"})
         return
     if scope["path"].startswith("/sleep/"):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
-import selectors
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,8 +19,20 @@ class ServerProcess:
         self.proc = proc
         self.url = url
         self.log: list[str] = []
+        self.lines: queue.Queue[str | None] = queue.Queue()
+
+    def read_log(self) -> list[str]:
+        """Every stderr line so far (lines arrive from a reader thread)."""
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return self.log
+            if line is not None:
+                self.log.append(line)
 
     def stop(self, timeout: float = 15) -> int:
+        """SIGTERM, wait for the exit code, then collect the rest of the log."""
         if self.proc.poll() is None:
             self.proc.terminate()
         try:
@@ -27,37 +40,69 @@ class ServerProcess:
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+            self._read_to_end()
+
+    def _read_to_end(self, timeout: float = 5) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+            if line is None:
+                return
+            self.log.append(line)
 
 
-def spawn(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 20) -> ServerProcess:
-    """Run `python -m <args>` in `cwd` and wait until its log says where it listens."""
+def spawn(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 20
+) -> ServerProcess:
+    """Run `python -m <args>` in `cwd` and wait until its log says where it listens.
+
+    A thread reads stderr line by line (selecting on a buffered text pipe misses lines
+    already buffered); `ServerProcess.log` keeps every line read so far.
+    """
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", *args], cwd=cwd, env=full_env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=full_env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    assert proc.stderr is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stderr, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
+    lines: queue.Queue[str | None] = queue.Queue()
     seen: list[str] = []
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-            continue
-        line = proc.stderr.readline()
-        if not line:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line is None:
             break
         seen.append(line)
         match = _BOUND.search(line)
         if match:
             server = ServerProcess(proc, f"{match.group(1)}://{match.group(2)}")
             server.log = seen
+            server.lines = lines
             return server
     proc.kill()
-    rest = proc.stderr.read() if proc.stderr else ""
-    raise RuntimeError("server did not start:\n" + "".join(seen) + rest)
+    raise RuntimeError("server did not start:\n" + "".join(seen))
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout

@@ -82,7 +82,7 @@ def test_signal_drains_in_flight_requests_then_exits_zero(project: Path, signum:
     thread.start()
     try:
         # wait until the request is in flight: the access log line comes after, so poll the socket state
-        host, port = server.url.rsplit("//", 1)[1].rsplit(":", 1)
+        _host, port = server.url.rsplit("//", 1)[1].rsplit(":", 1)
         _wait_established(int(port))
         server.proc.send_signal(signum)
         thread.join(10)
@@ -111,13 +111,25 @@ def _wait_established(port: int) -> None:
 @pytest.mark.parametrize(
     ("args", "message", "hint"),
     [
-        (["pounce", "serve", "--app", "nosuchmodule:app"], "no module named 'nosuchmodule'", "run from the directory"),
+        (
+            ["pounce", "serve", "--app", "nosuchmodule:app"],
+            "no module named 'nosuchmodule'",
+            "run from the directory",
+        ),
         (["pounce", "serve", "--app", "myapp:missing"], "has no attribute 'missing'", "myapp:app"),
         (["pounce", "serve", "--app", "myapp:not_an_app"], "not an ASGI application", "App instance"),
-        (["pounce", "serve", "--app", "broken:app"], "nonexistent_dependency_xyz", "install the missing package"),
+        (
+            ["pounce", "serve", "--app", "broken:app"],
+            "nonexistent_dependency_xyz",
+            "install the missing package",
+        ),
         (["pounce", "serve"], "no app given", "--app module:attr"),
         (["chirp", "run", "nosuchmodule:app"], "no module named 'nosuchmodule'", "run from the directory"),
-        (["pounce", "serve", "--app", "myapp:app", "--port", "99999"], "between 0 and 65535", "pounce config schema"),
+        (
+            ["pounce", "serve", "--app", "myapp:app", "--port", "99999"],
+            "between 0 and 65535",
+            "pounce config schema",
+        ),
     ],
 )
 def test_cli_errors_are_one_line_with_a_hint(project: Path, args: list[str], message: str, hint: str) -> None:
@@ -148,7 +160,9 @@ def test_unknown_config_key_suggests_the_nearest(project: Path) -> None:
 
 def test_config_show_and_schema(project: Path) -> None:
     (project / "pounce.toml").write_text('app = "myapp:app"\nport = 9001\n')
-    shown = run_cli(["pounce", "config", "show", "--config", "pounce.toml", "--output-format", "json"], project)
+    shown = run_cli(
+        ["pounce", "config", "show", "--config", "pounce.toml", "--output-format", "json"], project
+    )
     assert shown.returncode == 0 and '"port": 9001' in shown.stdout
     schema = run_cli(["pounce", "config", "schema", "--output-format", "toml-template"], project)
     assert schema.returncode == 0 and "# max_body_size = 16777216" in schema.stdout
@@ -160,3 +174,52 @@ def test_help_has_examples_and_version(project: Path, tool: str) -> None:
     assert help_text.returncode == 0 and "Examples:" in help_text.stdout
     version = run_cli([tool, "--version"], project)
     assert version.returncode == 0 and "0.1.0" in version.stdout
+
+
+SECURE_APP = textwrap.dedent(
+    """
+    import os
+    from chirp import App, AppConfig, secure_stack
+
+    config = AppConfig.from_env()
+    app = App(config)
+    for middleware in secure_stack(config):
+        app.add_middleware(middleware)
+
+    @app.route("/")
+    def index() -> str:
+        return f"{config.env} {os.getpid()}"
+    """
+)
+
+
+def test_chirp_run_production_with_workers_and_metrics(tmp_path: Path) -> None:
+    (tmp_path / "secureapp.py").write_text(SECURE_APP)
+    env = {"CHIRP_SECRET_KEY": "Vb3-q9LmZt8Rw2Xc7Np4Kd6Hf1Gj5Sy0Ua", "CHIRP_ALLOWED_HOSTS": "127.0.0.1"}
+    server = spawn(["chirp", "run", "secureapp:app", "--production", "--workers", "2", "--port", "0", "--metrics"],
+                   tmp_path, env)  # fmt: skip
+    try:
+        answers = set()
+        for _ in range(40):
+            with httpx.Client() as client:
+                answers.add(client.get(server.url + "/").text)
+            if len(answers) == 2:
+                break
+        assert {a.split()[0] for a in answers} == {"production"} and len(answers) == 2
+        metrics = httpx.get(server.url + "/metrics").text
+        assert 'pounce_requests_total{method="GET",route="/",status="200"}' in metrics
+    finally:
+        assert server.stop() == 0
+
+
+def test_chirp_run_production_refuses_an_app_failing_its_contract(project: Path) -> None:
+    result = run_cli(["chirp", "run", "myapp:app", "--production", "--port", "0"], project,
+                     {"CHIRP_SECRET_KEY": "Vb3-q9LmZt8Rw2Xc7Np4Kd6Hf1Gj5Sy0Ua"})  # fmt: skip
+    assert result.returncode == 1
+    assert "failed its contract check" in result.stderr and "allowed_hosts.wildcard" in result.stderr
+
+
+def test_chirp_run_production_needs_a_secret(project: Path) -> None:
+    result = run_cli(["chirp", "run", "myapp:app", "--production"], project, {"CHIRP_SECRET_KEY": ""})
+    assert result.returncode == 2
+    assert "error: --production needs a secret key" in result.stderr and "CHIRP_SECRET_KEY" in result.stderr

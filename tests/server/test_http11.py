@@ -9,10 +9,9 @@ import time
 import httpx
 import pytest
 
+from helpers.asgi_apps import echo, failing_startup
 from helpers.server import raw_request, serve
 from pounce.asgi import LifespanError
-
-from helpers.asgi_apps import echo, failing_startup
 
 
 def status_of(raw: bytes) -> int:
@@ -116,8 +115,17 @@ def test_http10_closes_after_response() -> None:
         (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
         (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 999999999\r\n\r\n", 413),
     ],
-    ids=["request-line", "header-line", "bad-length", "two-lengths", "bad-chunk", "no-host",
-         "header-size", "url-length", "declared-body"],  # fmt: skip
+    ids=[
+        "request-line",
+        "header-line",
+        "bad-length",
+        "two-lengths",
+        "bad-chunk",
+        "no-host",
+        "header-size",
+        "url-length",
+        "declared-body",
+    ],
 )
 def test_malformed_requests_get_4xx_and_close(request_bytes: bytes, status: int) -> None:
     with serve(echo) as srv:
@@ -140,13 +148,19 @@ def test_chunked_body_over_limit_is_413() -> None:
     with serve(echo, max_body_size=1000) as srv:
         raw = raw_request(
             srv.port,
-            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk + b"0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunk
+            + chunk
+            + b"0\r\n\r\n",
         )
     assert status_of(raw) == 413
 
 
 def test_slow_header_gets_408_and_close() -> None:
-    with serve(echo, header_timeout=0.3) as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+    with (
+        serve(echo, header_timeout=0.3) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s,
+    ):
         s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")  # never finishes the head
         start = time.monotonic()
         raw = s.recv(1000)
@@ -170,14 +184,20 @@ def test_slowloris_does_not_starve_other_clients() -> None:
 
 
 def test_slow_body_gets_408() -> None:
-    with serve(echo, body_timeout=0.3) as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+    with (
+        serve(echo, body_timeout=0.3) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s,
+    ):
         s.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
         raw = s.recv(1000)
     assert status_of(raw) == 408
 
 
 def test_idle_keep_alive_connection_is_closed() -> None:
-    with serve(echo, keep_alive_timeout=0.3) as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+    with (
+        serve(echo, keep_alive_timeout=0.3) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s,
+    ):
         s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         assert status_of(s.recv(1000)) == 200
         start = time.monotonic()
@@ -225,8 +245,9 @@ def test_ipv6_loopback() -> None:
 
 def test_unix_socket(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = str(tmp_path / "pounce.sock")
-    from anyio.from_thread import start_blocking_portal
     import threading
+
+    from anyio.from_thread import start_blocking_portal
 
     from pounce.config import ServerConfig
     from pounce.server import Server
@@ -234,7 +255,9 @@ def test_unix_socket(tmp_path) -> None:  # type: ignore[no-untyped-def]
     server = Server(echo, ServerConfig(uds=path, access_log=False))
     ready = threading.Event()
     with start_blocking_portal() as portal:
-        future = portal.start_task_soon(lambda: server.serve(install_signals=False, on_ready=lambda _: ready.set()))
+        future = portal.start_task_soon(
+            lambda: server.serve(install_signals=False, on_ready=lambda _: ready.set())
+        )
         assert ready.wait(10)
         transport = httpx.HTTPTransport(uds=path)
         with httpx.Client(transport=transport) as client:

@@ -182,24 +182,10 @@ def test_reload_with_broken_code_keeps_the_old_generation(project: Path) -> None
     try:
         (project / "workerapp.py").write_text("raise ImportError('half-written deploy')\n")
         server.proc.send_signal(signal.SIGUSR1)
-        wait_until(lambda: any("reload aborted" in line for line in _drain_log(server)))
+        wait_until(lambda: any("reload aborted" in line for line in server.read_log()))
         assert {httpx.get(server.url + "/").text.split()[0] for _ in range(10)} == {"v1"}
     finally:
         assert server.stop() == 0
-
-
-def _drain_log(server: ServerProcess) -> list[str]:
-    import selectors
-
-    assert server.proc.stderr is not None
-    sel = selectors.DefaultSelector()
-    sel.register(server.proc.stderr, selectors.EVENT_READ)
-    while sel.select(timeout=0.05):
-        line = server.proc.stderr.readline()
-        if not line:
-            break
-        server.log.append(line)
-    return server.log
 
 
 def test_workers_do_not_outlive_a_killed_supervisor(project: Path) -> None:

@@ -37,13 +37,21 @@ def check_app(
     ignore: Sequence[str] = (),
     fail_on: Severity | None = None,
     registry: RuleRegistry | None = None,
+    live: Any = None,
 ) -> Report:
-    """Check a chirp `App`; `deploy=True` judges its production posture with warnings as errors."""
+    """Check a chirp `App`; `deploy=True` judges its production posture with warnings as errors.
+
+    `live` is what `--live` observed (`chirp.contracts.live.observe.LiveRun`); with it the
+    `live.*` rules run too.
+    """
     started = time.perf_counter()
     pyproject = find_upward(getattr(app.site, "file", None), "pyproject.toml")
     server, server_site = discover_server(app, pyproject)
-    snap = Snapshot.of_app(app, env=env, deploy=deploy, server=server, server_site=server_site)
-    rules = all_rules(registry or builtin_registry(), app.contract_rules, "app")
+    snap = Snapshot.of_app(app, env=env, deploy=deploy, server=server, server_site=server_site, live=live)
+    registry = registry or builtin_registry()
+    rules = all_rules(registry, app.contract_rules, "app")
+    if live is not None:
+        rules.extend(registry.with_tag("live"))
     suppressions = list(app.suppressions) + from_pyproject(pyproject)
     level = fail_level(deploy or warnings_as_errors, fail_on)
     return run(
@@ -56,6 +64,7 @@ def check_app(
         fail_on=level,
         started=started,
         tool="chirp",
+        known_names={r.id for r in registry} | {r.category for r in registry},
     )
 
 
@@ -83,9 +92,15 @@ def all_rules(registry: RuleRegistry, custom: Iterable[Rule], tag: str) -> list[
     return out
 
 
-def selected(rules: list[Rule], select: Sequence[str], ignore: Sequence[str]) -> list[Rule]:
-    """`--select`/`--ignore` take rule ids or whole categories; unknown names raise."""
-    ids = {r.id for r in rules}
+def selected(
+    rules: list[Rule], select: Sequence[str], ignore: Sequence[str], known: Iterable[str] = ()
+) -> list[Rule]:
+    """`--select`/`--ignore` take rule ids or whole categories; unknown names raise.
+
+    `known` names are accepted without matching a rule of this run (for example `live.*` ids
+    in a shared ignore list of a run without `--live`).
+    """
+    ids = {r.id for r in rules} | set(known)
     cats = {r.category for r in rules}
     for name in (*select, *ignore):
         if name not in ids and name not in cats:
@@ -110,12 +125,13 @@ def run(
     fail_on: Severity = Severity.ERROR,
     started: float | None = None,
     tool: str = "chirp",
+    known_names: Iterable[str] = (),
 ) -> Report:
     """Evaluate `rules` on `snap` and build the report."""
     started = time.perf_counter() if started is None else started
     by_id = {r.id: r for r in rules}
     tightened = check_overrides(overrides or {}, by_id)
-    chosen = selected(rules, select, ignore)
+    chosen = selected(rules, select, ignore, known_names)
     levels = {r.id: effective_level(r, snap.env, snap.deploy, tightened.get(r.id)) for r in chosen}
     ran = [r for r in chosen if levels[r.id] is not None]
     findings: list[Finding] = []

@@ -21,6 +21,7 @@ from pounce.errors import ConfigurationError
 if TYPE_CHECKING:
     from chirp.app import MiddlewareEntry
     from chirp.config import AppConfig
+    from chirp.contracts.live.observe import LiveRun
     from chirp.routing import Route
     from pounce.config import ServerConfig
 
@@ -48,6 +49,7 @@ class Snapshot:
     target: str | None = None
     app_site: Location | None = None
     features: frozenset[str] = frozenset()
+    live: LiveRun | None = None
     _claims: Callable[[str], Sequence[Any]] = field(default=_no_claims, repr=False, compare=False)
 
     @classmethod
@@ -59,8 +61,12 @@ class Snapshot:
         deploy: bool = False,
         server: ServerConfig | None = None,
         server_site: Location | None = None,
+        live: LiveRun | None = None,
     ) -> Snapshot:
-        """Snapshot a chirp `App`; `deploy=True` gives the production-posture view."""
+        """Snapshot a chirp `App`; `deploy=True` gives the production-posture view.
+
+        `live` carries what `--live` observed over HTTP, for the `live.*` rules.
+        """
         own_env = check_env(env or app.config.env)
         view_env = "production" if deploy else own_env
         config = app.config if app.config.env == view_env else app.config.unchecked_replace(env=view_env)
@@ -78,6 +84,7 @@ class Snapshot:
             target=app.import_path,
             app_site=Location.of(app.site),
             features=_features(app),
+            live=live,
             _claims=app.router.claims,
         )
 
@@ -206,8 +213,7 @@ def _features(app: Any) -> frozenset[str]:
         backplane, "in_process", type(backplane).__name__ == "InProcessBackplane"
     ):
         found.add("in_process_backplane")
-    if any(r.path.startswith("/_chirp/live") for r in app.router.routes) or getattr(
-        app, "live_enabled", False
-    ):
+    # /_chirp/live is mounted on every app; only an app that uses the signal bus counts.
+    if getattr(app, "uses_realtime", False) or getattr(app, "live_enabled", False):
         found.update({"realtime", "inline_scripts"})
     return frozenset(found)

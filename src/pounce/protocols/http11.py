@@ -65,7 +65,21 @@ PEER_CLOSED = _Marker("PEER_CLOSED")
 Event = RequestHead | Body | Rejected | _Marker
 
 
-def _reason(status: int) -> bytes:
+def check_limits(limits: Limits, target: bytes, headers: Headers) -> Rejected | None:
+    """The request-head limits every HTTP version enforces, with the status each breaks."""
+    if len(target) > limits.max_url_length:
+        return Rejected(414, "request target exceeds max_url_length")
+    if len(headers) > limits.max_header_count:
+        return Rejected(431, "too many request header fields")
+    if sum(len(k) + len(v) + 4 for k, v in headers) > limits.max_header_size:
+        return Rejected(431, "request header fields too large")
+    for name, value in headers:
+        if name == b"content-length" and value.isdigit() and int(value) > limits.max_body_size:
+            return Rejected(413, "declared Content-Length exceeds max_body_size")
+    return None
+
+
+def reason_phrase(status: int) -> bytes:
     try:
         return HTTPStatus(status).phrase.encode()
     except ValueError:
@@ -86,6 +100,11 @@ class HTTP11Protocol:
     def feed(self, data: bytes) -> None:
         """Hand received bytes to the parser; `b""` means the peer closed its side."""
         self._conn.receive_data(data)
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received after the request head (the start of an upgraded protocol)."""
+        return bytes(self._conn.trailing_data[0])
 
     @property
     def has_buffered_data(self) -> bool:
@@ -114,20 +133,11 @@ class HTTP11Protocol:
         return PEER_CLOSED
 
     def _on_request(self, event: h11.Request) -> Event:
-        limits = self._limits
-        if len(event.target) > limits.max_url_length:
-            return Rejected(414, "request target exceeds max_url_length")
         headers = list(event.headers)
-        if len(headers) > limits.max_header_count:
-            return Rejected(431, "too many request header fields")
-        if sum(len(k) + len(v) + 4 for k, v in headers) > limits.max_header_size:
-            return Rejected(431, "request header fields too large")
-        expects_continue = False
-        for name, value in headers:
-            if name == b"content-length" and int(value) > limits.max_body_size:
-                return Rejected(413, "declared Content-Length exceeds max_body_size")
-            if name == b"expect" and value.lower() == b"100-continue":
-                expects_continue = True
+        rejected = check_limits(self._limits, bytes(event.target), headers)
+        if rejected is not None:
+            return rejected
+        expects_continue = any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
         self._head_request = event.method == b"HEAD"
         return RequestHead(
             method=bytes(event.method),
@@ -150,7 +160,9 @@ class HTTP11Protocol:
         """Bytes of `100 Continue`, or nothing once a final response has begun."""
         if self._conn.their_state is not h11.SEND_BODY or self.response_started:
             return b""
-        return self._conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")) or b""
+        return (
+            self._conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")) or b""
+        )
 
     def response_head(self, status: int, headers: Headers, *, close: bool = False) -> bytes:
         """Bytes of the status line and headers; adds `Date`, `Server` and `Connection`.
@@ -166,7 +178,7 @@ class HTTP11Protocol:
             out.append((b"date", date_header()))
         if close and b"connection" not in names:
             out.append((b"connection", b"close"))
-        response = h11.Response(status_code=status, headers=out, reason=_reason(status))
+        response = h11.Response(status_code=status, headers=out, reason=reason_phrase(status))
         return self._conn.send(response) or b""
 
     def response_body(self, data: bytes) -> bytes:
@@ -179,7 +191,7 @@ class HTTP11Protocol:
 
     def error_response(self, status: int, reason: str) -> bytes:
         """A complete plain-text error response that closes the connection."""
-        body = f"{status} {_reason(status).decode()}\n{reason}\n".encode()
+        body = f"{status} {reason_phrase(status).decode()}\n{reason}\n".encode()
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
@@ -191,7 +203,8 @@ class HTTP11Protocol:
             # h11 refuses to answer (for example the request line never parsed as HTTP):
             # write a minimal response by hand; the connection closes right after it.
             data = (
-                b"HTTP/1.1 %d %s\r\nserver: %s\r\ndate: %s\r\n" % (status, _reason(status), self._server_header, date_header())
+                b"HTTP/1.1 %d %s\r\nserver: %s\r\ndate: %s\r\n"
+                % (status, reason_phrase(status), self._server_header, date_header())
                 + b"".join(k + b": " + v + b"\r\n" for k, v in headers)
                 + b"\r\n"
                 + body

@@ -40,7 +40,7 @@ def rule_dict(rule: Rule) -> dict[str, Any]:
 
 
 def report_dict(report: Report) -> dict[str, Any]:
-    return {
+    data = {
         "schema": SCHEMA,
         "tool": report.tool,
         "version": report.version,
@@ -57,6 +57,9 @@ def report_dict(report: Report) -> dict[str, Any]:
         if report.error is None
         else {"code": report.error.code, "message": report.error.message, "hint": report.error.hint},
     }
+    if "live" in report.meta:
+        data["live"] = report.meta["live"]
+    return data
 
 
 def render_json(report: Report) -> str:

@@ -24,7 +24,8 @@ def _where(finding: Finding) -> str:
 def render_finding(finding: Finding, color: bool) -> list[str]:
     sev = finding.severity or Severity.INFO
     mark = _paint(MARKS[sev], COLOURS[sev], color)
-    head = f"  {mark} {finding.rule_id}: {finding.message}{_where(finding)}"
+    message = finding.message.replace("\n", "\n        ")  # a multi-line message (a log tail) stays indented
+    head = f"  {mark} {finding.rule_id}: {message}{_where(finding)}"
     if finding.suppressed is not None:
         head += _paint(f"  [suppressed: {finding.suppressed.reason}]", "2", color)
     return [head, f"      fix:  {finding.hint}", f"      docs: {finding.docs}"]
@@ -39,6 +40,12 @@ def summary(report: Report) -> str:
         parts.append(f"{c['suppressed']} suppressed")
     bar = f"fail on {report.fail_on.label}+"
     return f"{report.tool} {what} {verdict} ({report.env}, {bar}): {', '.join(parts)}; {len(report.rules)} rules in {report.duration_ms:.0f} ms"
+
+
+def live_line(live: dict[str, object]) -> str:
+    """One line about the `--live` run: where the server ran and how long it all took."""
+    where = f"served on {live['url']}" if live.get("url") else "server did not start"
+    return f"live: {where} ({live.get('posture')} posture), {live.get('duration_ms', 0):.0f} ms"
 
 
 def render_text(report: Report, color: bool = False) -> str:
@@ -58,6 +65,9 @@ def render_text(report: Report, color: bool = False) -> str:
     if not report.findings:
         lines.append("  no findings")
     lines.append("")
+    live = report.meta.get("live")
+    if live:
+        lines.append(live_line(live))
     verdict = summary(report)
     lines.append(_paint(verdict, "32" if report.ok else "31", color))
     return "\n".join(lines) + "\n"

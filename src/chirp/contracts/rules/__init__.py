@@ -24,6 +24,7 @@ CATEGORY_MODULES = (
     "tls",
     "bind",
     "asgi",
+    "live",
     "suppression",
     "contracts",
 )

@@ -1,0 +1,77 @@
+"""Run the Autobahn|Testsuite fuzzing client against pounce's WebSocket echo app.
+
+Run: python benchmarks/autobahn.py [--quick] [--wstest PATH]
+`--quick` skips the slow cases 9.*, 12.* and 13.* (the full suite takes several minutes).
+Writes the HTML/JSON report under benchmarks/autobahn-report/ and prints the verdict
+counts; exits 1 if any case is neither OK, NON-STRICT nor INFORMATIONAL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).parent
+PASSING = {"OK", "NON-STRICT", "INFORMATIONAL"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--wstest", default="/work/shared/tools/wstest")
+    args = parser.parse_args()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pounce", "serve", "--app", "ws_echo:app", "--port", str(port),
+         "--no-access-log", "--log-level", "warning"],
+        cwd=HERE,
+    )  # fmt: skip
+    outdir = HERE / "autobahn-report"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        spec = {
+            "outdir": str(outdir),
+            "servers": [{"agent": "pounce", "url": f"ws://127.0.0.1:{port}"}],
+            "cases": ["*"],
+            "exclude-cases": ["9.*", "12.*", "13.*"] if args.quick else [],
+            "exclude-agent-cases": {},
+        }
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(spec, f)
+        subprocess.run(
+            [args.wstest, "-m", "fuzzingclient", "-s", f.name], check=True, stdout=subprocess.DEVNULL
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    results = json.loads((outdir / "index.json").read_text())["pounce"]
+    counts = Counter(case["behavior"] for case in results.values())
+    close_counts = Counter(case["behaviorClose"] for case in results.values())
+    failing = sorted(k for k, case in results.items() if case["behavior"] not in PASSING)
+    print(f"cases: {len(results)}  behavior: {dict(counts)}  close: {dict(close_counts)}")
+    if failing:
+        print("failing:", ", ".join(failing))
+    return 1 if failing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

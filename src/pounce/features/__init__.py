@@ -1,0 +1,73 @@
+"""Operations features as small ASGI wrappers around the app.
+
+`apply_features(app, config)` composes the ones `config` enables, outermost first:
+
+    info endpoint → metrics → tracing → rate limit → load shedding → compression → error capture → app
+
+so `/_pounce/info` and `/metrics` answer before anything else, a request refused by the rate
+limiter or the queue still shows up in metrics and traces, and compression sees the app's
+response only. Each wrapper passes lifespan and worker scopes straight through.
+
+Optional dependencies (prometheus-client, OpenTelemetry, sentry-sdk, redis) are imported only
+by the feature that needs them, and only when it is enabled.
+"""
+
+from __future__ import annotations
+
+from pounce.asgi import ASGIApp
+from pounce.config import ServerConfig
+from pounce.features.shared import connection_closed, connection_opened
+
+__all__ = ["apply_features", "connection_closed", "connection_opened", "enabled_features"]
+
+
+def enabled_features(config: ServerConfig) -> list[str]:
+    """Names of the features `config` turns on, for the startup banner."""
+    names = []
+    flags = (
+        ("info", config.info_endpoint),
+        ("metrics", config.metrics_enabled),
+        ("tracing", config.otel_endpoint is not None),
+        ("rate-limit", config.rate_limit_enabled),
+        ("queue", config.request_queue_enabled),
+        ("compression", config.compression),
+        ("sentry", config.sentry_dsn is not None),
+    )
+    for name, on in flags:
+        if on:
+            names.append(name)
+    return names
+
+
+def apply_features(app: ASGIApp, config: ServerConfig) -> ASGIApp:
+    """Wrap `app` in every operations feature `config` enables."""
+    wrapped = app
+    if config.sentry_dsn is not None:
+        from pounce.features.errors import SentryCapture
+
+        wrapped = SentryCapture.from_config(wrapped, config)
+    if config.compression:
+        from pounce.features.compression import Compression
+
+        wrapped = Compression(wrapped, min_size=config.compression_min_size, level=config.compression_level)
+    if config.request_queue_enabled:
+        from pounce.features.shedding import LoadShedding
+
+        wrapped = LoadShedding.from_config(wrapped, config)
+    if config.rate_limit_enabled:
+        from pounce.features.ratelimit import RateLimit
+
+        wrapped = RateLimit.from_config(wrapped, config)
+    if config.otel_endpoint is not None:
+        from pounce.features.tracing import Tracing
+
+        wrapped = Tracing.from_config(wrapped, config)
+    if config.metrics_enabled:
+        from pounce.features.metrics import Metrics
+
+        wrapped = Metrics.from_config(wrapped, config)
+    if config.info_endpoint:
+        from pounce.features.info import InfoEndpoint
+
+        wrapped = InfoEndpoint(wrapped, config)
+    return wrapped

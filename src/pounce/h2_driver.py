@@ -1,0 +1,329 @@
+"""Running ASGI apps over one HTTP/2 connection: a reader loop and a task per stream.
+
+The protocol state is in `protocols.http2`; this module moves bytes, applies flow
+control to response bodies and maps each stream to an ASGI `http` scope.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.lowlevel
+
+from pounce.asgi import Message, http_scope
+from pounce.protocols import http2
+from pounce.protocols.http11 import Limits, reason_phrase
+
+if TYPE_CHECKING:
+    from pounce.connection import HTTP11Connection
+
+logger = logging.getLogger("pounce.error")
+access_logger = logging.getLogger("pounce.access")
+
+
+class _Stream:
+    __slots__ = ("body", "body_done", "cancel", "disconnected", "done", "received", "request", "status")
+
+    def __init__(self, request: http2.StreamRequest) -> None:
+        self.request = request
+        self.body: list[tuple[bytes, int]] = []
+        self.body_done = request.end_stream
+        self.received = anyio.Event()
+        self.done = anyio.Event()
+        self.cancel = anyio.CancelScope()
+        self.disconnected = False
+        self.status = 0
+
+
+class HTTP2Driver:
+    def __init__(self, conn: HTTP11Connection) -> None:
+        cfg = conn.config
+        self.conn = conn
+        limits = Limits(cfg.max_header_size, cfg.max_header_count, cfg.max_url_length, cfg.max_body_size)
+        self.proto = http2.HTTP2Protocol(
+            limits, cfg.server_header.encode("latin-1"), cfg.h2_max_concurrent_streams
+        )
+        self.streams: dict[int, _Stream] = {}
+        self.write_lock = anyio.Lock()
+        self.wake_writer = anyio.Event()
+        self.window_opened = anyio.Event()
+        self.drain_requested = anyio.Event()
+        self.idle = anyio.Event()
+        self.idle.set()
+
+    # -- connection ------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Have the writer task send what h2 has buffered.
+
+        Streams only wake the writer: the frames of every stream that made progress in
+        this turn of the event loop then go out in one write instead of one each.
+        """
+        self.wake_writer.set()
+
+    async def flush_now(self) -> None:
+        data = self.proto.data_to_send()
+        if data:
+            async with self.write_lock:
+                await self.conn.stream.send(data)
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                await self.wake_writer.wait()
+                self.wake_writer = anyio.Event()
+                await anyio.lowlevel.checkpoint()  # let the other ready streams add their frames
+                await self.flush_now()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            self.tg.cancel_scope.cancel()  # the peer is gone: stop every stream
+
+    async def run(self, initial: bytes) -> None:
+        async with anyio.create_task_group() as tg:
+            self.tg = tg
+            tg.start_soon(self._drain_when_asked)
+            tg.start_soon(self._writer)
+            await self.flush_now()  # our SETTINGS
+            data = initial
+            while True:
+                if data:
+                    for event in self.proto.feed(data):
+                        if isinstance(event, http2.Terminated):
+                            logger.debug("h2 connection from %s ends: %s", self.conn.client, event.reason)
+                            await self.flush_now()
+                            tg.cancel_scope.cancel()
+                            return
+                        self._dispatch(event)
+                    await self.flush()
+                self._update_deadline()
+                data = await self.conn._receive_bytes()
+                if not data:
+                    tg.cancel_scope.cancel()
+                    return
+
+    def _update_deadline(self) -> None:
+        if self.streams:
+            self.conn.leave("app")
+        else:
+            self.conn.enter("idle", self.conn.config.keep_alive_timeout)
+
+    def request_drain(self) -> None:
+        self.drain_requested.set()
+
+    async def _drain_when_asked(self) -> None:
+        """Graceful shutdown: refuse new streams, let open ones finish, GOAWAY, close."""
+        await self.drain_requested.wait()
+        self.proto.stop_new_streams()
+        await self.idle.wait()
+        self.proto.goaway()
+        await self.flush_now()
+        self.tg.cancel_scope.cancel()
+
+    def _dispatch(self, event: http2.Event) -> None:
+        if isinstance(event, http2.StreamRequest):
+            if self.proto.goaway_stream_id is not None and event.stream_id > self.proto.goaway_stream_id:
+                self.proto.refuse(event.stream_id)
+                return
+            stream = _Stream(event)
+            self.streams[event.stream_id] = stream
+            self.idle = anyio.Event()
+            self.conn.requests += 1
+            self.tg.start_soon(self._run_stream, stream)
+        elif isinstance(event, http2.StreamRejected):
+            self.tg.start_soon(
+                self._send_error, event.stream_id, event.rejected.status, event.rejected.reason
+            )
+        elif isinstance(event, http2.StreamData):
+            stream = self.streams.get(event.stream_id)
+            if stream is None:
+                self.proto.acknowledge(event.stream_id, event.flow_length)
+                return
+            stream.body.append((event.data, event.flow_length))
+            stream.received.set()
+        elif isinstance(event, http2.StreamEnded):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.body_done = True
+                stream.received.set()
+        elif isinstance(event, http2.StreamReset):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.disconnected = True
+                stream.received.set()
+                stream.cancel.cancel()
+        elif isinstance(event, http2.WindowOpened):
+            self.window_opened.set()
+            self.window_opened = anyio.Event()
+
+    # -- one stream ------------------------------------------------------------------------
+    async def _run_stream(self, stream: _Stream) -> None:
+        conn = self.conn
+        request = stream.request
+        client, scheme = conn.proxy.resolve(conn.client, request.headers, conn.scheme)
+        scope = http_scope(
+            method=request.method,
+            target=request.target,
+            headers=request.headers,
+            http_version="2",
+            scheme=scheme,
+            client=client,
+            server=conn.server,
+            root_path=conn.config.root_path,
+            state=conn.lifespan_state,
+            server_state=conn.server_state,
+        )
+        sender = _StreamSender(self, stream, head=request.method == b"HEAD")
+        start = time.perf_counter()
+        with stream.cancel:
+            try:
+                await conn.app(scope, sender.receive, sender.send)
+            except Exception as exc:
+                if not stream.disconnected:
+                    logger.error("exception in ASGI application", exc_info=exc)
+                    if sender.started:
+                        self.proto.reset(request.stream_id)
+                    else:
+                        await self._send_error(request.stream_id, 500, "internal server error")
+            else:
+                if not sender.complete and not stream.disconnected:
+                    if sender.started:
+                        self.proto.reset(request.stream_id)
+                    else:
+                        logger.error("ASGI application returned without sending a response")
+                        await self._send_error(request.stream_id, 500, "internal server error")
+        stream.done.set()
+        self.streams.pop(request.stream_id, None)
+        if not self.streams:
+            self.idle.set()
+        await self.flush()
+        if conn.config.access_log:
+            access_logger.info(
+                '%s - "%s %s HTTP/2" %s %.1fms',
+                conn.client[0] if conn.client else "-",
+                request.method.decode("ascii", "replace"),
+                request.target.decode("latin-1"),
+                sender.status,
+                (time.perf_counter() - start) * 1000,
+            )
+
+    async def _send_error(self, stream_id: int, status: int, reason: str) -> None:
+        body = f"{status} {reason_phrase(status).decode()}\n{reason}\n".encode()
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if not self.proto.stream_open(stream_id):
+            return
+        self.proto.send_headers(stream_id, status, headers)
+        sender = _StreamSender(self, None, head=False, stream_id=stream_id)
+        await sender.write_body(body, more=False)
+
+
+class _StreamSender:
+    """ASGI receive/send for one stream."""
+
+    def __init__(self, driver: HTTP2Driver, stream: _Stream | None, head: bool, stream_id: int = 0) -> None:
+        self.driver = driver
+        self.stream = stream
+        self.stream_id = stream.request.stream_id if stream else stream_id
+        self.head = head
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] | None = None
+        self.started = False
+        self.complete = False
+        self.received_bytes = 0
+        self.request_complete_sent = False
+
+    async def receive(self) -> Message:
+        stream = self.stream
+        assert stream is not None
+        while True:
+            if stream.disconnected:
+                return {"type": "http.disconnect"}
+            if stream.body:
+                data, flow = stream.body.pop(0)
+                self.received_bytes += len(data)
+                self.driver.proto.acknowledge(self.stream_id, flow)
+                await self.driver.flush()
+                if self.received_bytes > self.driver.conn.config.max_body_size:
+                    stream.disconnected = True
+                    if not self.started:
+                        await self.driver._send_error(
+                            self.stream_id, 413, "request body exceeds max_body_size"
+                        )
+                        self.complete = self.started = True
+                    self.driver.proto.reset(self.stream_id)
+                    return {"type": "http.disconnect"}
+                return {"type": "http.request", "body": data, "more_body": True}
+            if stream.body_done and not self.request_complete_sent:
+                self.request_complete_sent = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if self.request_complete_sent and self.complete:
+                return {"type": "http.disconnect"}
+            await self._wait_change(stream)
+
+    @staticmethod
+    async def _wait_change(stream: _Stream) -> None:
+        stream.received = anyio.Event()
+        await stream.received.wait()
+
+    async def send(self, message: Message) -> None:
+        stream = self.stream
+        if stream is not None and stream.disconnected:
+            from pounce.connection import ClientDisconnected
+
+            raise ClientDisconnected("stream reset by the client")
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.headers is not None:
+                raise RuntimeError("http.response.start sent twice")
+            self.status = int(message["status"])
+            self.headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
+            return
+        if kind != "http.response.body":
+            raise RuntimeError(f"unexpected ASGI message type {kind!r}")
+        if self.headers is None:
+            raise RuntimeError("http.response.body sent before http.response.start")
+        if self.complete:
+            raise RuntimeError("http.response.body sent after the response completed")
+        body = b"" if self.head else bytes(message.get("body", b""))
+        more = bool(message.get("more_body", False))
+        if not self.started:
+            self.started = True
+            self.driver.proto.send_headers(
+                self.stream_id, self.status, self.headers, end_stream=not more and not body
+            )
+            if not more and not body:
+                self._completed()
+                await self.driver.flush()
+                return
+        await self.write_body(body, more)
+        if not more:
+            self._completed()
+
+    def _completed(self) -> None:
+        self.complete = True
+        if self.stream is not None:
+            self.stream.received.set()  # wake a receive() waiting for the disconnect
+
+    async def write_body(self, data: bytes, more: bool) -> None:
+        """Send `data` within the peer's flow-control windows; end the stream unless `more`."""
+        driver = self.driver
+        while data:
+            window = driver.proto.window(self.stream_id)
+            if window < 0:
+                from pounce.connection import ClientDisconnected
+
+                raise ClientDisconnected("stream closed")
+            if window == 0:
+                await driver.window_opened.wait()
+                continue
+            chunk, data = data[:window], data[window:]
+            driver.proto.send_data(self.stream_id, chunk, end_stream=not more and not data)
+            await driver.flush()
+            if not data and not more:
+                return
+        if not more:
+            driver.proto.end_stream(self.stream_id)
+        await driver.flush()

@@ -1,0 +1,112 @@
+"""Prometheus metrics: labels, the endpoint, and totals across real worker processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from chirp import App, AppConfig
+from helpers.feature_apps import write_feature_app
+from helpers.process import spawn
+from helpers.server import serve
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one series in an exposition, 0.0 when absent."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        found = dict(
+            re.findall(
+                r'(\w+)="([^"]*)"', line.split(" ")[0] if "{" not in line else line[: line.rindex("}") + 1]
+            )
+        )
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_chirp_route_templates_label_the_series() -> None:
+    app = App(AppConfig(env="test"))
+
+    @app.route("/items/{id:int}")
+    def item(id: int) -> str:
+        return f"item {id}"
+
+    with serve(app, metrics_enabled=True) as srv, httpx.Client(base_url=srv.url) as client:
+        for i in range(3):
+            assert client.get(f"/items/{i}").status_code == 200
+        assert client.get("/nowhere").status_code == 404
+        text = client.get("/metrics").text
+        assert sample(text, "pounce_requests_total", method="GET", route="/items/{id:int}", status="200") == 3
+        assert sample(text, "pounce_requests_total", method="GET", route="<unrouted>", status="404") == 1
+        assert (
+            sample(text, "pounce_request_duration_seconds_count", route="/items/{id:int}", status="200") == 3
+        )
+        assert sample(text, "pounce_requests_in_flight") == 0
+        assert sample(text, "pounce_response_bytes_total") > 0
+        assert "/items/0" not in text  # raw paths never become labels
+
+
+def test_metrics_endpoint_answers_get_and_head_only() -> None:
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        raise AssertionError("the metrics path must not reach the app")
+
+    with serve(app, metrics_enabled=True, metrics_path="/_metrics", lifespan="off") as srv:
+        response = httpx.get(srv.url + "/_metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain; version=")
+        assert httpx.head(srv.url + "/_metrics").content == b""
+        refused = httpx.post(srv.url + "/_metrics")
+        assert refused.status_code == 405
+        assert refused.headers["allow"] == "GET, HEAD"
+
+
+def test_an_app_exception_counts_as_500() -> None:
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"] == "/boom":
+            raise RuntimeError("boom")
+        raise RuntimeError("no lifespan")
+
+    with serve(app, metrics_enabled=True) as srv:
+        assert httpx.get(srv.url + "/boom").status_code == 500
+        text = httpx.get(srv.url + "/metrics").text
+        assert sample(text, "pounce_requests_total", method="GET", status="500") == 1
+
+
+def scrape(url: str) -> str:
+    with httpx.Client() as client:
+        return client.get(url + "/metrics").text
+
+
+def test_totals_are_exact_across_two_workers_and_a_restart(tmp_path: Path) -> None:
+    app = write_feature_app(tmp_path)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    server = spawn(["pounce", "serve", "--app", app, "--port", "0", "--workers", "2", "--no-access-log",
+                    "--metrics"], tmp_path, env={"TMPDIR": str(scratch)})  # fmt: skip
+    try:
+        pids = set()
+        for i in range(60):
+            with httpx.Client() as client:  # fresh connections spread over both workers
+                pids.add(client.get(f"{server.url}/items/{i}").text.split()[1])
+        assert len(pids) == 2
+        first = {sample(scrape(server.url), "pounce_requests_total", route="/items/{id}", status="200")
+                 for _ in range(6)}  # fmt: skip
+        assert first == {60.0}  # whichever worker answers the scrape, it reports the whole server
+        os.kill(int(next(iter(pids))), signal.SIGKILL)  # a dead worker's counts are kept
+        time.sleep(0.5)
+        for i in range(10):
+            assert httpx.get(f"{server.url}/items/{i}").status_code == 200
+        text = scrape(server.url)
+        assert sample(text, "pounce_requests_total", route="/items/{id}", status="200") == 70
+        assert sample(text, "pounce_requests_in_flight") == 0  # the dead worker's gauge is gone
+        assert any(scratch.iterdir())  # the multiprocess files live in a private temp dir...
+    finally:
+        assert server.stop() == 0
+    assert list(scratch.iterdir()) == []  # ...removed on exit

@@ -1,0 +1,188 @@
+"""Tracing, Sentry capture, access log, startup banner and the info endpoint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from helpers.asgi_apps import echo, lifespan_ok
+from helpers.feature_apps import write_feature_app
+from helpers.process import spawn
+from helpers.server import serve
+from pounce.config import ServerConfig
+from pounce.errors import ConfigurationError
+from pounce.features import apply_features
+from pounce.logs import AccessFormatter
+
+
+async def traced_app(scope, receive, send):  # type: ignore[no-untyped-def]
+    if scope["type"] == "lifespan":
+        await lifespan_ok(receive, send)
+        return
+    if scope["type"] != "http":
+        return
+    from opentelemetry import trace
+
+    scope["route"] = "/orders/{id}"
+    with trace.get_tracer("app").start_as_current_span("load order"):
+        pass
+    status = 502 if scope["path"] == "/orders/bad" else 200
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def test_server_spans_continue_the_incoming_trace() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    from pounce.features.tracing import Tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with serve(Tracing(traced_app, provider)) as srv:
+        assert httpx.get(srv.url + "/orders/7?x=1", headers={"traceparent": parent}).status_code == 200
+        assert httpx.get(srv.url + "/orders/bad").status_code == 502
+    children = [s for s in exporter.get_finished_spans() if s.name == "load order"]
+    server = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert len(server) == 2
+    first = server[0]
+    assert first.name == "GET /orders/{id}"
+    assert format(first.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert format(first.parent.span_id, "016x") == "b7ad6b7169203331"
+    assert first.attributes["http.route"] == "/orders/{id}"
+    assert first.attributes["http.response.status_code"] == 200
+    assert first.attributes["url.query"] == "x=1"
+    assert [c.parent.span_id if c.parent else None for c in children] == [
+        first.context.span_id,
+        server[1].context.span_id,
+    ]  # the app's spans are children of the server spans
+    assert server[1].parent is None  # no traceparent: a new trace
+    assert server[1].status.status_code == StatusCode.ERROR
+
+
+def test_otel_endpoint_without_the_exporter_package_is_a_configuration_error() -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    try:
+        import opentelemetry.exporter.otlp.proto.http  # noqa: F401
+
+        pytest.skip("the OTLP exporter is installed")
+    except ImportError:
+        pass
+    with pytest.raises(ConfigurationError, match=r"otel_endpoint.*opentelemetry-exporter-otlp-proto-http"):
+        apply_features(echo, ServerConfig(otel_endpoint="http://127.0.0.1:4318/v1/traces"))
+
+
+def test_sentry_captures_exceptions_escaping_the_app() -> None:
+    import sentry_sdk
+    from sentry_sdk.transport import Transport
+
+    from pounce.features.errors import SentryCapture
+
+    events: list[dict[str, Any]] = []
+
+    class Capture(Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            for item in envelope.items:
+                if item.type == "event":
+                    events.append(item.payload.json)
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "lifespan":
+            await lifespan_ok(receive, send)
+            return
+        scope["route"] = "/pay"
+        raise ValueError("card declined")
+
+    wrapped = SentryCapture(
+        app, dsn="https://public@sentry.invalid/1", transport=Capture, default_integrations=False
+    )
+    try:
+        with serve(wrapped) as srv:
+            assert httpx.get(srv.url + "/pay").status_code == 500
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.get_client().close()
+    assert len(events) == 1
+    exception = events[0]["exception"]["values"][-1]
+    assert exception["type"] == "ValueError" and exception["value"] == "card declined"
+    assert events[0]["tags"]["http.route"] == "/pay"
+
+
+def test_access_log_fields_are_the_same_in_text_and_json() -> None:
+    import logging
+
+    record = logging.LogRecord("pounce.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %s %.1fms',
+                               ("10.0.0.9", "GET", "/a?b=1", "1.1", 201, 1.23456), None)  # fmt: skip
+    line = json.loads(AccessFormatter("json").format(record))
+    assert {k: v for k, v in line.items() if k != "ts"} == {
+        "peer": "10.0.0.9", "method": "GET", "path": "/a?b=1", "http_version": "1.1", "status": 201,
+        "duration_ms": 1.235,
+    }  # fmt: skip
+    text = AccessFormatter("text").format(record)
+    assert text.endswith('10.0.0.9 - "GET /a?b=1 HTTP/1.1" 201 1.235ms')
+    assert text.startswith(line["ts"])
+
+
+def test_banner_and_json_access_log_from_a_real_server(tmp_path: Path) -> None:
+    app = write_feature_app(tmp_path)
+    server = spawn(["pounce", "serve", "--app", app, "--port", "0", "--workers", "2", "--access-log-format", "json",
+                    "--metrics", "--rate-limit", "--queue"], tmp_path)  # fmt: skip
+    try:
+        banner = next(line for line in server.log if "starting:" in line)
+        assert "bind http://127.0.0.1:0, 2 workers (async mode)" in banner
+        assert "features: metrics, rate-limit, queue, compression" in banner
+        assert httpx.get(server.url + "/items/1").status_code == 200
+    finally:
+        assert server.stop() == 0
+    lines = [json.loads(line) for line in server.log if line.startswith("{")]
+    access = [line for line in lines if line.get("path") == "/items/1"]
+    assert len(access) == 1
+    assert access[0]["status"] == 200 and access[0]["method"] == "GET" and access[0]["peer"] == "127.0.0.1"
+
+
+def test_info_endpoint_answers_before_the_app_with_a_redacted_config() -> None:
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "lifespan":
+            await lifespan_ok(receive, send)
+            return
+        await send({"type": "http.response.start", "status": 401, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    with serve(app, info_endpoint=True, redis_url="redis://:hunter2@127.0.0.1:6379/0") as srv:
+        response = httpx.get(srv.url + "/_pounce/info")
+        assert response.status_code == 200  # the app (which says 401 to everything) never saw it
+        info = response.json()
+        assert info["server"] == "pounce" and info["workers"] == 1 and info["uptime_seconds"] >= 0
+        assert info["config"]["redis_url"] == "***"
+        assert "hunter2" not in response.text
+        assert httpx.post(srv.url + "/_pounce/info").status_code == 405
+        assert httpx.get(srv.url + "/other").status_code == 401
+    with serve(app) as srv:  # off by default
+        assert httpx.get(srv.url + "/_pounce/info").status_code == 401
+
+
+def test_disabled_features_import_no_optional_dependency() -> None:
+    code = (
+        "import sys\n"
+        "from pounce.config import ServerConfig\n"
+        "from pounce.server import Server\n"
+        "Server(lambda *a: None, ServerConfig())\n"
+        "heavy = [m for m in ('prometheus_client', 'opentelemetry', 'sentry_sdk', 'redis') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "Server(lambda *a: None, ServerConfig(metrics_enabled=True))\n"
+        "assert 'prometheus_client' in sys.modules and 'sentry_sdk' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,210 @@
+"""HTTP/2 over TLS (ALPN) and cleartext prior knowledge, with real h2 clients."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import anyio
+import h2.connection
+import h2.events
+import httpx
+import pytest
+
+from helpers.asgi_apps import echo
+from helpers.certs import write_loopback_pair
+from helpers.server import serve
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_loopback_pair(tmp_path_factory.mktemp("tls"))
+
+
+def https_url(url: str) -> str:
+    return url.replace("http://", "https://")
+
+
+def test_alpn_negotiates_h2_and_serves(tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+    with serve(echo, ssl_certfile=str(cert), ssl_keyfile=str(key)) as srv:
+        with httpx.Client(http2=True, verify=ssl.create_default_context(cafile=str(cert))) as client:
+            response = client.post(https_url(srv.url) + "/h2?q=1", content=b"body")
+            assert response.http_version == "HTTP/2"
+            assert response.text == "POST /h2 body"
+            assert response.headers["server"] == "pounce" and "date" in response.headers
+        with httpx.Client(
+            verify=ssl.create_default_context(cafile=str(cert))
+        ) as client:  # a client without h2 still gets HTTP/1.1
+            response = client.get(https_url(srv.url) + "/one")
+            assert response.http_version == "HTTP/1.1" and response.text == "GET /one "
+
+
+def test_h2c_prior_knowledge_with_curl() -> None:
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    with serve(echo) as srv:
+        out = subprocess.run(
+            ["curl", "-s", "--http2-prior-knowledge", "-w", "\n%{http_version}", srv.url + "/c", "-d", "x"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout  # fmt: skip
+    assert out == "POST /c x\n2"
+
+
+def test_multiplexed_streams_on_one_connection(tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+
+    async def main(url: str) -> list[str]:
+        async with httpx.AsyncClient(
+            http2=True, verify=ssl.create_default_context(cafile=str(cert))
+        ) as client:
+            results: list[str] = []
+
+            async def one(i: int) -> None:
+                results.append((await client.get(f"{url}/sleep/0.2?{i}")).text)
+
+            start = anyio.current_time()
+            async with anyio.create_task_group() as tg:
+                for i in range(20):
+                    tg.start_soon(one, i)
+            assert anyio.current_time() - start < 2  # concurrent, not one after another
+            return results
+
+    with serve(echo, ssl_certfile=str(cert), ssl_keyfile=str(key)) as srv:
+        results = anyio.run(main, https_url(srv.url))
+    assert len(results) == 20 and all(r == "GET /sleep/0.2 " for r in results)
+
+
+def test_large_bodies_respect_flow_control() -> None:
+    big = b"y" * 300_000  # far beyond the 65,535-byte initial windows
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body + big})
+
+    with serve(app, lifespan="off") as srv, httpx.Client(http2=True):
+        # httpx speaks h2 to http:// URLs only with prior knowledge:
+        transport = httpx.HTTPTransport(http2=True, http1=False)
+        with httpx.Client(transport=transport) as h2client:
+            response = h2client.post(srv.url + "/", content=big)
+            assert response.http_version == "HTTP/2"
+            assert response.content == big + big
+
+
+def h2_session(port: int) -> tuple[socket.socket, h2.connection.H2Connection]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    conn = h2.connection.H2Connection()
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def read_events(sock: socket.socket, conn: h2.connection.H2Connection, until: type) -> list[Any]:
+    events: list[Any] = []
+    while not any(isinstance(e, until) for e in events):
+        data = sock.recv(65536)
+        if not data:
+            break
+        events += conn.receive_data(data)
+        sock.sendall(conn.data_to_send())
+    return events
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ([(":path", "/" + "a" * 9000)], 414),
+        ([(f"x-{i}", "v") for i in range(150)], 431),
+        ([("content-length", "999999999")], 413),
+    ],
+    ids=["url-length", "header-count", "declared-body"],
+)
+def test_limits_match_http11(headers: list[tuple[str, str]], status: int) -> None:
+    with serve(echo) as srv:
+        sock, conn = h2_session(srv.port)
+        base = {":method": "GET", ":scheme": "http", ":authority": "t", ":path": "/"}
+        for name, value in headers:
+            if name in base:
+                base[name] = value
+        request = list(base.items()) + [(n, v) for n, v in headers if not n.startswith(":")]
+        conn.send_headers(1, request, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        events = read_events(sock, conn, h2.events.StreamEnded)
+        sock.close()
+    response = next(e for e in events if isinstance(e, h2.events.ResponseReceived))
+    assert dict(response.headers)[b":status"] == str(status).encode()
+
+
+def test_client_reset_cancels_the_handler() -> None:
+    finished: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await anyio.sleep(10)
+        finally:
+            finished.append("cancelled")
+
+    with serve(app, lifespan="off") as srv:
+        sock, conn = h2_session(srv.port)
+        conn.send_headers(
+            1, [(":method", "GET"), (":scheme", "http"), (":authority", "t"), (":path", "/")], end_stream=True
+        )
+        sock.sendall(conn.data_to_send())
+        conn.reset_stream(1)
+        sock.sendall(conn.data_to_send())
+        for _ in range(100):
+            if finished:
+                break
+            anyio.run(anyio.sleep, 0.02)
+        sock.close()
+    assert finished == ["cancelled"]
+
+
+def test_graceful_shutdown_sends_goaway_and_finishes_streams() -> None:
+    with serve(echo) as srv:
+        sock, conn = h2_session(srv.port)
+        conn.send_headers(1, [(":method", "GET"), (":scheme", "http"), (":authority", "t"), (":path", "/sleep/0.3")],
+                          end_stream=True)  # fmt: skip
+        sock.sendall(conn.data_to_send())
+        read_events(sock, conn, h2.events.SettingsAcknowledged)
+        while not srv.server.connections or not any(c.requests for c in srv.server.connections):
+            anyio.run(anyio.sleep, 0.01)
+        srv.portal.start_task_soon(_shutdown, srv.server)
+        events = read_events(sock, conn, h2.events.StreamEnded)
+        events += read_events(sock, conn, h2.events.ConnectionTerminated)
+        sock.close()
+    assert any(isinstance(e, h2.events.ConnectionTerminated) for e in events)
+    data = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+    assert data == b"GET /sleep/0.3 "
+
+
+async def _shutdown(server: Any) -> None:
+    server.shutdown()
+
+
+def test_tls_handshake_failure_does_not_hurt_the_server(tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+    with serve(echo, ssl_certfile=str(cert), ssl_keyfile=str(key)) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port)) as raw:
+            raw.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")  # plaintext to a TLS port
+            raw.settimeout(5)
+            with contextlib.suppress(ConnectionResetError, TimeoutError):
+                raw.recv(100)
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(verify=ctx) as client:
+            assert client.get(https_url(srv.url) + "/after").text == "GET /after "

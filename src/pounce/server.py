@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import socket
@@ -20,6 +21,7 @@ from pounce.config import ServerConfig, effective_worker_mode
 from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection, _h2_available
 from pounce.features import apply_features
 from pounce.sockets import bind_socket
+from pounce.transport import ProtocolStream
 
 logger = logging.getLogger("pounce.error")
 
@@ -108,17 +110,16 @@ class Server:
             alpn = ("h2", "http/1.1") if _h2_available() else ("http/1.1",)
             self._ssl = create_ssl_context(config, alpn) if config.ssl_certfile else None
             self._scheme = "https" if self._ssl else "http"
-            listener = await anyio.abc.SocketListener.from_socket(sock)
             self.addresses = [sock.getsockname()]
             async with anyio.create_task_group() as conns:
                 accept_scope = anyio.CancelScope()
-                conns.start_soon(self._accept_loop, sock, listener, conns, accept_scope)
+                conns.start_soon(self._accept_loop, sock, conns, accept_scope)
                 conns.start_soon(self._watchdog)
                 logger.info("pounce serving on %s", _describe(sock, self._scheme))
                 if on_ready:
                     on_ready(self)
                 await self._stop.wait()
-                await self._drain(sock, listener, conns, accept_scope)
+                await self._drain(sock, conns, accept_scope)
             if async_workers:
                 await self._worker_scope("pounce.worker.shutdown")
             await lifespan.shutdown()
@@ -165,26 +166,21 @@ class Server:
                 self.shutdown()
 
     async def _accept_loop(
-        self,
-        sock: socket.socket,
-        listener: anyio.abc.SocketListener,
-        tg: anyio.abc.TaskGroup,
-        scope: anyio.CancelScope,
+        self, sock: socket.socket, tg: anyio.abc.TaskGroup, scope: anyio.CancelScope
     ) -> None:
         with scope:
             while True:
                 try:
-                    stream = await listener.accept()
-                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    await anyio.wait_readable(sock)
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
                     return  # the listener was closed by a drain
+                # Take whatever the kernel has queued now, not one per loop turn: under a
+                # burst of new connections that keeps the tail latency flat.
+                try:
+                    await self._take_backlog(sock, tg, limit=256)
                 except OSError as exc:  # EMFILE and friends: back off instead of spinning
                     logger.error("accept failed: %s", exc)
                     await anyio.sleep(0.1)
-                    continue
-                tg.start_soon(self._handle, stream)
-                # Take whatever else the kernel has queued now, not one per loop turn:
-                # under a burst of new connections that keeps the tail latency flat.
-                await self._take_backlog(sock, tg, limit=256)
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
         """One accepted connection; nothing that happens on it may take the server down."""
@@ -232,17 +228,14 @@ class Server:
                 self._all_closed.set()
 
     async def _drain(
-        self,
-        sock: socket.socket,
-        listener: anyio.abc.SocketListener,
-        conns: anyio.abc.TaskGroup,
-        accept_scope: anyio.CancelScope,
+        self, sock: socket.socket, conns: anyio.abc.TaskGroup, accept_scope: anyio.CancelScope
     ) -> None:
         """Stop accepting, mark the server draining, let in-flight requests finish."""
         self.state.draining = True
         accept_scope.cancel()
-        await self._take_backlog(sock, conns)
-        await listener.aclose()
+        with contextlib.suppress(OSError):
+            await self._take_backlog(sock, conns)
+        sock.close()
         for conn in list(self.connections):
             conn.close_if_idle(DRAIN_IDLE_GRACE)
         assert self._all_closed is not None
@@ -258,10 +251,12 @@ class Server:
         for _ in range(limit):
             try:
                 raw, _ = sock.accept()
-            except (BlockingIOError, InterruptedError, OSError):
+            except (BlockingIOError, InterruptedError):
                 return
             raw.setblocking(False)
-            tg.start_soon(self._handle, await anyio.abc.SocketStream.from_socket(raw))
+            if raw.family != socket.AF_UNIX:
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tg.start_soon(self._handle, await ProtocolStream.from_socket(raw))
 
 
 def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -1,0 +1,140 @@
+"""A lean `anyio.abc.ByteStream` over an asyncio protocol, for accepted TCP/Unix sockets.
+
+anyio's own socket stream pauses and resumes reading around every `receive()` and
+checkpoints on every call; on a keep-alive HTTP connection that is most of the cost
+of a small request. This stream keeps reading into a bounded buffer (pausing only
+above a high-water mark) and returns buffered bytes without suspending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+from anyio.abc import ByteStream, SocketAttribute
+
+_HIGH_WATER = 256 * 1024
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.reader: asyncio.Future[None] | None = None
+        self.writer: asyncio.Future[None] | None = None
+        self.paused_reading = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _HIGH_WATER and not self.paused_reading and self.transport is not None:
+            self.paused_reading = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake_reader()
+        return True  # keep our side open until we close it
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.eof = True
+        self.error = exc
+        self._wake_reader()
+        if self.writer is not None and not self.writer.done():
+            self.writer.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.writer is not None and not self.writer.done():
+            self.writer.set_result(None)
+
+    def _wake_reader(self) -> None:
+        if self.reader is not None and not self.reader.done():
+            self.reader.set_result(None)
+
+
+class ProtocolStream(ByteStream):
+    """The stream of one accepted connection."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol, sock: socket.socket) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._sock = sock
+        self._closed = False
+
+    @classmethod
+    async def from_socket(cls, sock: socket.socket) -> ProtocolStream:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.connect_accepted_socket(_Protocol, sock)
+        return cls(transport, protocol, sock)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        protocol = self._protocol
+        if not protocol.buffer:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            if protocol.eof:
+                raise anyio.EndOfStream
+            protocol.reader = asyncio.get_running_loop().create_future()
+            try:
+                await protocol.reader
+            finally:
+                protocol.reader = None
+            if not protocol.buffer:
+                if self._closed:
+                    raise anyio.ClosedResourceError
+                raise anyio.EndOfStream
+        data = bytes(protocol.buffer[:max_bytes])
+        del protocol.buffer[:max_bytes]
+        if protocol.paused_reading and len(protocol.buffer) < _HIGH_WATER // 2:
+            protocol.paused_reading = False
+            self._transport.resume_reading()
+        return data
+
+    async def send(self, item: bytes) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        if self._transport.is_closing():
+            raise anyio.BrokenResourceError
+        self._transport.write(item)
+        writer = self._protocol.writer
+        if writer is not None and not writer.done():
+            await writer
+            if self._transport.is_closing():
+                raise anyio.BrokenResourceError
+
+    async def send_eof(self) -> None:
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._protocol._wake_reader()
+            if not self._transport.is_closing():
+                self._transport.close()
+            await anyio.lowlevel.checkpoint()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        sock = self._sock
+        attributes: dict[Any, Callable[[], Any]] = {
+            SocketAttribute.family: lambda: sock.family,
+            SocketAttribute.local_address: lambda: sock.getsockname(),
+            SocketAttribute.raw_socket: lambda: sock,
+        }
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            attributes[SocketAttribute.remote_address] = lambda: sock.getpeername()
+        return attributes

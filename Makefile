@@ -17,12 +17,12 @@ run: install
 	cd examples && ../$(BIN)/chirp check hello:app
 	cd examples && ../$(BIN)/chirp run hello:app --host 127.0.0.1 --port 8000
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
 clean:

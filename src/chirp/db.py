@@ -129,7 +129,8 @@ class Database:
         if tx is not None:
             return await tx.fetch(sql, params)
         self._require()
-        return await self._impl.run(lambda c: c.fetch(sql, params))
+        rows: list[dict[str, Any]] = await self._impl.run(lambda c: c.fetch(sql, params))
+        return rows
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a query, or None."""
@@ -142,7 +143,8 @@ class Database:
         if tx is not None:
             return await tx.execute(sql, params)
         self._require()
-        return await self._impl.run(lambda c: c.execute(sql, params))
+        changed: int = await self._impl.run(lambda c: c.execute(sql, params))
+        return changed
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:

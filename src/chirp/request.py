@@ -155,7 +155,9 @@ class Request:
             for part in message.iter_parts():
                 name = part.get_param("name", header="content-disposition")
                 if name:
-                    payload = part.get_payload(decode=True) or b""
+                    payload = part.get_payload(decode=True)
+                    if not isinstance(payload, bytes):
+                        payload = b""
                     items.append(
                         (str(name), payload.decode(part.get_content_charset() or "utf-8", "replace"))
                     )

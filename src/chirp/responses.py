@@ -131,9 +131,13 @@ class StreamingResponse(Response):
                 yield chunk.encode() if isinstance(chunk, str) else chunk
         else:
             iterator = iter(self.content)
-            sentinel = object()
-            while (chunk := await anyio.to_thread.run_sync(next, iterator, sentinel)) is not sentinel:
-                yield chunk.encode() if isinstance(chunk, str) else chunk  # type: ignore[union-attr]
+            done = object()
+
+            def step() -> object:
+                return next(iterator, done)
+
+            while (item := await anyio.to_thread.run_sync(step)) is not done:
+                yield item.encode() if isinstance(item, str) else bytes(item)  # type: ignore[call-overload]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -23,7 +23,7 @@ Examples:
 """
 
 
-def fail(message: str, hint: str, code: int = 1) -> None:
+def fail(message: str, hint: str, code: int = 1) -> NoReturn:
     """Print a one-line error and a hint to stderr and exit non-zero."""
     click.echo(f"error: {message}", err=True)
     if hint:

@@ -135,23 +135,23 @@ class HTTP2Driver:
                 self._send_error, event.stream_id, event.rejected.status, event.rejected.reason
             )
         elif isinstance(event, http2.StreamData):
-            stream = self.streams.get(event.stream_id)
-            if stream is None:
+            receiving = self.streams.get(event.stream_id)
+            if receiving is None:
                 self.proto.acknowledge(event.stream_id, event.flow_length)
                 return
-            stream.body.append((event.data, event.flow_length))
-            stream.received.set()
+            receiving.body.append((event.data, event.flow_length))
+            receiving.received.set()
         elif isinstance(event, http2.StreamEnded):
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream.body_done = True
-                stream.received.set()
+            ended = self.streams.get(event.stream_id)
+            if ended is not None:
+                ended.body_done = True
+                ended.received.set()
         elif isinstance(event, http2.StreamReset):
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream.disconnected = True
-                stream.received.set()
-                stream.cancel.cancel()
+            reset = self.streams.get(event.stream_id)
+            if reset is not None:
+                reset.disconnected = True
+                reset.received.set()
+                reset.cancel.cancel()
         elif isinstance(event, http2.WindowOpened):
             self.window_opened.set()
             self.window_opened = anyio.Event()

@@ -42,7 +42,7 @@ def import_app(path: str) -> Any:
             "fix the error in the module; run `python -c 'import " + module_name + "'` for the traceback",
         ) from exc
     try:
-        obj = module
+        obj: Any = module
         for part in attr.split("."):
             obj = getattr(obj, part)
     except AttributeError:

@@ -98,6 +98,8 @@ class Server:
         self, sock: socket.socket, signals: tuple[int, ...], on_ready: Callable[[Server], None] | None
     ) -> None:
         config = self.config
+        stop = self._stop
+        assert stop is not None
         lifespan = Lifespan(self.app, config.lifespan, config.startup_timeout, config.shutdown_timeout)
         async with anyio.create_task_group() as root:
             if signals:
@@ -118,7 +120,7 @@ class Server:
                 logger.info("pounce serving on %s", _describe(sock, self._scheme))
                 if on_ready:
                     on_ready(self)
-                await self._stop.wait()
+                await stop.wait()
                 await self._drain(sock, conns, accept_scope)
             if async_workers:
                 await self._worker_scope("pounce.worker.shutdown")
@@ -157,7 +159,7 @@ class Server:
             logger.debug("app did not handle %s: %r", kind, exc)
 
     async def _watch_signals(self, signals: tuple[int, ...]) -> None:
-        with anyio.open_signal_receiver(*signals) as received:
+        with anyio.open_signal_receiver(*(signal.Signals(s) for s in signals)) as received:
             async for signum in received:
                 name = signal.Signals(signum).name
                 logger.info(
@@ -182,7 +184,7 @@ class Server:
                     logger.error("accept failed: %s", exc)
                     await anyio.sleep(0.1)
 
-    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+    async def _handle(self, stream: ProtocolStream) -> None:
         """One accepted connection; nothing that happens on it may take the server down."""
         try:
             await self._serve_connection(stream)
@@ -191,7 +193,7 @@ class Server:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
 
-    async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
+    async def _serve_connection(self, stream: ProtocolStream) -> None:
         if self.config.max_connections and len(self.connections) >= self.config.max_connections:
             with anyio.move_on_after(1):
                 await stream.send(_OVERLOAD)

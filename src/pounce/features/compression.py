@@ -58,7 +58,7 @@ def _gzip(level: int) -> Encoder:
 def _available() -> dict[str, Callable[[int], Encoder]]:
     codings: dict[str, Callable[[int], Encoder]] = {"gzip": _gzip}
     try:
-        import brotli  # type: ignore[import-not-found]
+        import brotli
 
         def _br(level: int) -> Encoder:
             obj = brotli.Compressor(quality=min(11, max(0, level - 2)))
@@ -68,7 +68,7 @@ def _available() -> dict[str, Callable[[int], Encoder]]:
     except ImportError:
         pass
     try:
-        import zstandard  # type: ignore[import-not-found]
+        import zstandard
 
         def _zstd(level: int) -> Encoder:
             obj = zstandard.ZstdCompressor(level=level).compressobj()

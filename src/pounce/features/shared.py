@@ -116,7 +116,7 @@ class SharedState:
         from prometheus_client import multiprocess
 
         try:
-            multiprocess.mark_process_dead(pid, str(self.metrics_dir))
+            multiprocess.mark_process_dead(pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
         except OSError as exc:
             logger.debug("could not clean metrics files of worker %d: %s", pid, exc)
 

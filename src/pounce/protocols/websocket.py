@@ -7,6 +7,7 @@ object turns received bytes into whole messages and ASGI sends into bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -116,11 +117,11 @@ class WebSocketProtocol:
             out.append(Closed(int(code), str(exc)))
         return out, reply
 
-    def _collect(self, event: Message) -> Received | Closed | None:
+    def _collect(self, event: Message[Any]) -> Received | Closed | None:
         self._size += len(event.data)
         if self._size > self._max:
             return Closed(CloseReason.MESSAGE_TOO_BIG, "message exceeds the size limit")
-        self._parts.append(event.data)  # type: ignore[arg-type]
+        self._parts.append(event.data)  # type: ignore[arg-type,unused-ignore]
         if not event.message_finished:
             return None
         parts, self._parts, self._size = self._parts, [], 0

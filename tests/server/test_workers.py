@@ -157,6 +157,8 @@ def test_sigterm_under_load_loses_no_accepted_request(project: Path) -> None:
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(20) == 0
     accepted = log.stat().st_size  # one byte per request the app started
+    print(f"SIGTERM under load: {accepted} accepted, {len(load.ok)} answered, "
+          f"{len(load.failures)} failed, {load.refused} refused after the listener closed")  # fmt: skip
     assert load.failures == []
     assert len(load.ok) == accepted
 
@@ -171,6 +173,7 @@ def test_sigusr1_reload_under_load_serves_new_code_without_failures(project: Pat
             wait_until(lambda: any(text.startswith("v2") for text in load.ok[-8:]))
             served_before = len(load.ok)
             wait_until(lambda: len(load.ok) >= served_before + 20)
+        print(f"SIGUSR1 under load: {len(load.ok)} answered, {len(load.failures)} failed, {load.refused} refused")
         assert load.failures == [] and load.refused == 0
         assert {httpx.get(server.url + "/").text.split()[0] for _ in range(10)} == {"v2"}
     finally:

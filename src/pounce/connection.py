@@ -309,7 +309,7 @@ class _Cycle:
         self.must_close = False
         self.continue_sent = not head.expects_continue
         self.body_done = False
-        self._response_done = anyio.Event()
+        self._response_done: anyio.Event | None = None  # made when a receive() must wait for it
 
     async def run(self) -> None:
         conn = self.conn
@@ -401,14 +401,21 @@ class _Cycle:
             self.response_complete = True
         self.disconnected = True
 
+    def _set_response_done(self) -> None:
+        if self._response_done is not None:
+            self._response_done.set()
+
     async def _wait_disconnect(self) -> None:
         """Block until the client goes away or the response is complete."""
         conn = self.conn
         buffered = 0
+        if self.response_complete:
+            return
+        done = self._response_done = self._response_done or anyio.Event()
         async with anyio.create_task_group() as tg:
 
             async def on_done() -> None:
-                await self._response_done.wait()
+                await done.wait()
                 tg.cancel_scope.cancel()
 
             tg.start_soon(on_done)
@@ -421,7 +428,7 @@ class _Cycle:
                 conn.proto.feed(data)  # a pipelined next request: kept for the next cycle
                 buffered += len(data)
                 if buffered > conn.config.max_header_size:
-                    await self._response_done.wait()
+                    await done.wait()
                     tg.cancel_scope.cancel()
                     return
 
@@ -465,11 +472,11 @@ class _Cycle:
                 await self.conn._write(data)
             except _Closed:
                 self.disconnected = True
-                self._response_done.set()
+                self._set_response_done()
                 raise ClientDisconnected("client disconnected") from None
             if not more:
                 self.response_complete = True
-                self._response_done.set()
+                self._set_response_done()
             return
         raise RuntimeError(f"unexpected ASGI message type {kind!r}")
 

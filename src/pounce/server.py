@@ -184,8 +184,14 @@ class Server:
                     logger.error("accept failed: %s", exc)
                     await anyio.sleep(0.1)
 
-    async def _handle(self, stream: ProtocolStream) -> None:
+    async def _handle(self, raw: socket.socket) -> None:
         """One accepted connection; nothing that happens on it may take the server down."""
+        try:
+            stream = await ProtocolStream.from_socket(raw)
+        except OSError as exc:
+            logger.debug("connection lost before it was set up: %s", exc)
+            raw.close()
+            return
         try:
             await self._serve_connection(stream)
         except Exception:
@@ -258,7 +264,7 @@ class Server:
             raw.setblocking(False)
             if raw.family != socket.AF_UNIX:
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            tg.start_soon(self._handle, await ProtocolStream.from_socket(raw))
+            tg.start_soon(self._handle, raw)  # the transport is set up in the connection's task
 
 
 def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -142,7 +142,12 @@ class Compression:
         for name, value in scope["headers"]:
             if name == b"accept-encoding":
                 accept = (accept + "," if accept else "") + value.decode("latin-1")
-        coding = choose_coding(accept, self.available) if accept else None
+        if not accept:
+            # Nothing to negotiate: the identity body suits every cache and client, and
+            # only compressed variants need `Vary` to keep caches from mixing them up.
+            await self.app(scope, receive, send)
+            return
+        coding = choose_coding(accept, self.available)
         responder = _Responder(self, send, coding, head=scope["method"] == "HEAD")
         await self.app(scope, receive, responder.send)
 

@@ -79,11 +79,11 @@ def check_limits(limits: Limits, target: bytes, headers: Headers) -> Rejected | 
     return None
 
 
+_PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
+
+
 def reason_phrase(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b""
+    return _PHRASES.get(status, b"")
 
 
 class HTTP11Protocol:

@@ -20,6 +20,7 @@ from pounce.config import ServerConfig
 from pounce.protocols import http11
 from pounce.protocols.http11 import HTTP11Protocol
 from pounce.proxy import proxy_trust
+from pounce.transport import ProtocolStream
 
 if TYPE_CHECKING:
     from pounce.h2_driver import HTTP2Driver
@@ -58,6 +59,7 @@ class HTTP11Connection:
         alpn_h2: bool = False,
     ) -> None:
         self.stream = stream
+        self.fast_stream = stream if isinstance(stream, ProtocolStream) else None
         self.alpn_h2 = alpn_h2
         self.h2: HTTP2Driver | None = None
         self.app = app
@@ -165,6 +167,8 @@ class HTTP11Connection:
     async def _write(self, data: bytes) -> None:
         if not data:
             return
+        if self.fast_stream is not None and self.fast_stream.write_now(data):
+            return  # handed to the kernel (or the transport buffer) without waiting
         previous = self.enter("write", self.config.write_timeout)
         try:
             await self.stream.send(data)
@@ -220,9 +224,10 @@ class HTTP11Connection:
             return False
         cycle = _Cycle(self, head)
         self.response_started = False
-        start = time.perf_counter()
+        access_log = self.config.access_log
+        start = time.perf_counter() if access_log else 0.0
         await cycle.run()
-        if self.config.access_log:
+        if access_log:
             access_logger.info(
                 '%s - "%s %s HTTP/%s" %s %.1fms',
                 self.client[0] if self.client else "-",
@@ -442,7 +447,7 @@ class _Cycle:
             if self.response_headers is not None or self.response_complete:
                 raise RuntimeError("http.response.start sent twice")
             self.status = int(message["status"])
-            self.response_headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
+            self.response_headers = list(message.get("headers", ()))  # h11 normalises and validates
             return
         if kind == "http.response.body":
             if self.response_headers is None:

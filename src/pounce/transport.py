@@ -103,6 +103,14 @@ class ProtocolStream(ByteStream):
             self._transport.resume_reading()
         return data
 
+    def write_now(self, item: bytes) -> bool:
+        """Write without waiting when the transport is not applying back-pressure."""
+        writer = self._protocol.writer
+        if self._closed or self._transport.is_closing() or (writer is not None and not writer.done()):
+            return False
+        self._transport.write(item)
+        return True
+
     async def send(self, item: bytes) -> None:
         if self._closed:
             raise anyio.ClosedResourceError

@@ -171,7 +171,7 @@ class HTTP11Protocol:
         a CR or LF inside a value); the driver turns that into a 500.
         """
         out = list(headers)
-        names = {name.lower() for name, _ in out}
+        names = {bytes(name).lower() for name, _ in out}
         if b"server" not in names and self._server_header:
             out.append((b"server", self._server_header))
         if b"date" not in names:

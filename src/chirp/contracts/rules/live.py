@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from chirp.contracts.live.observe import Exchange, LiveRun
 from chirp.contracts.model import Finding, Location, Severity, everywhere, levels, rule
 from chirp.contracts.snapshot import Snapshot
+
+if TYPE_CHECKING:  # only annotations here: a check without --live never loads the live package
+    from chirp.contracts.live.observe import Exchange, LiveRun
 
 E, W = Severity.ERROR, Severity.WARNING
 TAGS = ("live",)

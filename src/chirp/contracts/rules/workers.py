@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 from collections.abc import Iterator
 
 from chirp.contracts.model import Finding, Severity, everywhere, levels, rule
@@ -58,6 +57,8 @@ def max_connections(snap: Snapshot) -> Iterator[Finding]:
     limit = snap.server.max_connections if snap.server is not None else None
     if limit is None:
         return
+    import resource  # POSIX only, and only needed when a limit is configured
+
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and limit > soft - FD_HEADROOM:
         yield Finding(

@@ -219,7 +219,7 @@ class HTTP11Connection:
     # -- one request -----------------------------------------------------------------------
     async def _cycle(self, head: http11.RequestHead) -> bool:
         """Run the app for one request; return whether the connection stays open."""
-        if _is_websocket_upgrade(head) and _wsproto_available():
+        if head.websocket_upgrade and _wsproto_available():
             await self._websocket(head)
             return False
         cycle = _Cycle(self, head)
@@ -273,16 +273,6 @@ class HTTP11Connection:
                 session.status,
                 (time.perf_counter() - start) * 1000,
             )
-
-
-def _is_websocket_upgrade(head: http11.RequestHead) -> bool:
-    upgrade = connection = False
-    for name, value in head.headers:
-        if name == b"upgrade" and value.lower() == b"websocket":
-            upgrade = True
-        elif name == b"connection" and b"upgrade" in value.lower():
-            connection = True
-    return upgrade and connection and head.method == b"GET"
 
 
 def _h2_available() -> bool:
@@ -487,12 +477,9 @@ class _Cycle:
 
     def _body_fits(self) -> bool:
         """Whether an unread request body is small enough to discard and keep the connection."""
-        for name, value in self.head.headers:
-            if name == b"content-length":
-                return int(value) <= _DRAIN_LIMIT
-            if name == b"transfer-encoding":
-                return False
-        return True  # no framing headers: the request has no body
+        if self.head.chunked:
+            return False
+        return (self.head.content_length or 0) <= _DRAIN_LIMIT  # no framing headers: no body
 
     async def drain_body(self) -> bool:
         """Discard the unread rest of the request body so the connection can be reused."""

@@ -31,7 +31,20 @@ class RequestHead:
     target: bytes
     headers: Headers
     http_version: bytes
+    expects_continue: bool = False
+    content_length: int | None = None
+    chunked: bool = False
+    websocket_upgrade: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HeadFacts:
+    """What one pass over the request headers tells the driver (besides the limits)."""
+
+    content_length: int | None
+    chunked: bool
     expects_continue: bool
+    websocket_upgrade: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +78,33 @@ PEER_CLOSED = _Marker("PEER_CLOSED")
 Event = RequestHead | Body | Rejected | _Marker
 
 
-def check_limits(limits: Limits, target: bytes, headers: Headers) -> Rejected | None:
-    """The request-head limits every HTTP version enforces, with the status each breaks."""
+def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts | Rejected:
+    """Check the request-head limits every HTTP version enforces (with the status each
+    breaks) and collect the framing facts, in one pass over the headers."""
     if len(target) > limits.max_url_length:
         return Rejected(414, "request target exceeds max_url_length")
     if len(headers) > limits.max_header_count:
         return Rejected(431, "too many request header fields")
-    if sum(len(k) + len(v) + 4 for k, v in headers) > limits.max_header_size:
-        return Rejected(431, "request header fields too large")
+    size = 0
+    content_length: int | None = None
+    chunked = expects_continue = upgrade = connection_upgrade = False
     for name, value in headers:
-        if name == b"content-length" and value.isdigit() and int(value) > limits.max_body_size:
-            return Rejected(413, "declared Content-Length exceeds max_body_size")
-    return None
+        size += len(name) + len(value) + 4
+        if name == b"content-length":
+            content_length = int(value) if value.isdigit() else None
+        elif name == b"transfer-encoding":
+            chunked = True
+        elif name == b"expect":
+            expects_continue = value.lower() == b"100-continue"
+        elif name == b"upgrade":
+            upgrade = value.lower() == b"websocket"
+        elif name == b"connection":
+            connection_upgrade = b"upgrade" in value.lower()
+    if size > limits.max_header_size:
+        return Rejected(431, "request header fields too large")
+    if content_length is not None and content_length > limits.max_body_size:
+        return Rejected(413, "declared Content-Length exceeds max_body_size")
+    return HeadFacts(content_length, chunked, expects_continue, upgrade and connection_upgrade)
 
 
 _PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -134,17 +162,19 @@ class HTTP11Protocol:
 
     def _on_request(self, event: h11.Request) -> Event:
         headers = list(event.headers)
-        rejected = check_limits(self._limits, bytes(event.target), headers)
-        if rejected is not None:
-            return rejected
-        expects_continue = any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
+        facts = inspect_head(self._limits, bytes(event.target), headers)
+        if isinstance(facts, Rejected):
+            return facts
         self._head_request = event.method == b"HEAD"
         return RequestHead(
             method=bytes(event.method),
             target=bytes(event.target),
             headers=headers,
             http_version=bytes(event.http_version),
-            expects_continue=expects_continue,
+            expects_continue=facts.expects_continue,
+            content_length=facts.content_length,
+            chunked=facts.chunked,
+            websocket_upgrade=facts.websocket_upgrade and event.method == b"GET",
         )
 
     # -- output ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import h2.exceptions
 import h2.settings
 
 from pounce.protocols.headers import date_header
-from pounce.protocols.http11 import Headers, Limits, Rejected, check_limits
+from pounce.protocols.http11 import Headers, Limits, Rejected, inspect_head
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -135,9 +135,9 @@ class HTTP2Protocol:
                 headers.append((name, value))
         if authority and not any(n == b"host" for n, _ in headers):
             headers.insert(0, (b"host", authority))
-        rejected = check_limits(self._limits, target, headers)
-        if rejected is not None:
-            return StreamRejected(event.stream_id, rejected)
+        facts = inspect_head(self._limits, target, headers)
+        if isinstance(facts, Rejected):
+            return StreamRejected(event.stream_id, facts)
         return StreamRequest(
             event.stream_id, method, target, authority, headers, event.stream_ended is not None
         )

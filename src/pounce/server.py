@@ -176,10 +176,11 @@ class Server:
                     await anyio.wait_readable(sock)
                 except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
                     return  # the listener was closed by a drain
-                # Take whatever the kernel has queued now, not one per loop turn: under a
-                # burst of new connections that keeps the tail latency flat.
+                # One process takes whatever the kernel has queued now, not one per loop
+                # turn, which keeps the tail latency flat under a burst of connections.
+                # Workers sharing the socket take one each, so the burst spreads over them.
                 try:
-                    await self._take_backlog(sock, tg, limit=256)
+                    await self._take_backlog(sock, tg, limit=256 if self.config.workers <= 1 else 1)
                 except OSError as exc:  # EMFILE and friends: back off instead of spinning
                     logger.error("accept failed: %s", exc)
                     await anyio.sleep(0.1)

@@ -173,7 +173,9 @@ def test_sigusr1_reload_under_load_serves_new_code_without_failures(project: Pat
             wait_until(lambda: any(text.startswith("v2") for text in load.ok[-8:]))
             served_before = len(load.ok)
             wait_until(lambda: len(load.ok) >= served_before + 20)
-        print(f"SIGUSR1 under load: {len(load.ok)} answered, {len(load.failures)} failed, {load.refused} refused")
+        print(
+            f"SIGUSR1 under load: {len(load.ok)} answered, {len(load.failures)} failed, {load.refused} refused"
+        )
         assert load.failures == [] and load.refused == 0
         assert {httpx.get(server.url + "/").text.split()[0] for _ in range(10)} == {"v2"}
     finally:

@@ -21,6 +21,7 @@ Redis keys expire once a bucket would be full again.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import logging
@@ -32,6 +33,8 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
+
+import anyio
 
 from pounce.asgi import ASGIApp, Receive, Scope, Send
 from pounce.config import ServerConfig
@@ -130,10 +133,22 @@ class SharedTable:
         value = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
         return value or 1
 
-    def take_now(self, key: str, now: float) -> float:
+    def take_now(self, key: str, now: float, wait: bool = True) -> float | None:
+        """Take a token for `key`: 0.0, or the seconds to wait for one.
+
+        Only the client's set of slots is locked (a POSIX record lock, released by the
+        kernel if a worker dies), so different clients never contend. With `wait=False`
+        a set locked by another worker returns None instead of blocking the event loop.
+        """
         digest = self.digest(key)
         base = _HEADER.size + (digest % self.sets) * self.ways * _SLOT.size
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        length = self.ways * _SLOT.size
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB, length, base)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                return None
+            raise
         try:
             victim = base
             oldest = math.inf
@@ -154,10 +169,14 @@ class SharedTable:
             _SLOT.pack_into(self.map, victim, digest, tokens, now)
             return retry
         finally:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, length, base)
 
     async def take(self, key: str) -> float:
-        return self.take_now(key, time.monotonic())
+        while True:
+            retry = self.take_now(key, time.monotonic(), wait=False)
+            if retry is not None:
+                return retry
+            await anyio.sleep(0)  # another worker holds this client's set: let other requests run
 
     async def aclose(self) -> None:
         self.map.close()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -13,7 +14,24 @@ from pounce.cli import fail
 from pounce.errors import AppImportError, ConfigurationError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Subcommands that live in their own modules load only when they are used, so a
+    pre-commit run of `chirp check` does not pay for the `chirp new` templates."""
+
+    lazy: ClassVar[dict[str, str]] = {"check": "chirp.cli_check:check", "new": "chirp.cli_new:new"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, _, attr = self.lazy[cmd_name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="chirp")
 def main() -> None:
     """chirp: build, check and run chirp apps.
@@ -24,14 +42,6 @@ def main() -> None:
       chirp check myapp:app --deploy
       chirp run myapp:app --production --workers 4
     """
-
-
-def _register() -> None:
-    from chirp.cli_check import check
-    from chirp.cli_new import new
-
-    main.add_command(check)
-    main.add_command(new)
 
 
 def load_chirp_app(path: str) -> Any:
@@ -145,6 +155,3 @@ def run(
         sys.exit(serve_imported(app, cfg))
     except OSError as exc:
         fail(str(exc), "", 1)
-
-
-_register()

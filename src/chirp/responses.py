@@ -7,7 +7,6 @@ import mimetypes
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from email.utils import formatdate
 from http.cookies import SimpleCookie
 from typing import Any, Literal
 
@@ -15,6 +14,11 @@ import anyio
 
 from chirp.datastructures import MutableHeaders, check_header
 from pounce.asgi import Receive, Scope, Send
+
+
+def http_date(timestamp: float) -> str:
+    """An IMF-fixdate (RFC 9110), e.g. `Wed, 25 Nov 2026 21:41:29 GMT`."""
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(timestamp))
 
 
 class Response:
@@ -54,7 +58,7 @@ class Response:
         morsel = cookie[key]
         if max_age is not None:
             morsel["max-age"] = max_age
-            morsel["expires"] = formatdate(time.time() + max_age, usegmt=True)
+            morsel["expires"] = http_date(time.time() + max_age)
         morsel["path"] = path
         if domain:
             morsel["domain"] = domain
@@ -186,7 +190,7 @@ class FileResponse(Response):
         if self.media_type and "content-type" not in self.headers:
             self.headers["content-type"] = self.media_type
         self.headers["content-length"] = str(stat.st_size)
-        self.headers["last-modified"] = formatdate(stat.st_mtime, usegmt=True)
+        self.headers["last-modified"] = http_date(stat.st_mtime)
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers.raw})
         if scope.get("method") == "HEAD":
             await send({"type": "http.response.body", "body": b""})

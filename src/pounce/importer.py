@@ -11,7 +11,8 @@ from pounce.errors import AppImportError
 
 
 def import_app(path: str) -> Any:
-    """Import the app named by `path`, with the current directory on `sys.path`.
+    """Import the app named by `path` (`module:attr`, or `dir/file:attr` / `dir/file.py:attr`),
+    with the current directory (or the file's directory) on `sys.path`.
 
     `attr` defaults to `app`; `module:factory()` calls the factory with no arguments.
     """
@@ -19,10 +20,16 @@ def import_app(path: str) -> Any:
         raise AppImportError(f"invalid app path {path!r}", "use module:attr, for example myapp:app")
     module_name, _, attr = path.partition(":")
     attr = attr or "app"
+    directory = os.getcwd()
+    if "/" in module_name or module_name.endswith(".py"):
+        # `examples/hello:app` or `examples/hello.py:app`: a file path, imported by its name
+        # with its own directory on sys.path.
+        file_path = os.path.abspath(module_name if module_name.endswith(".py") else module_name + ".py")
+        directory, module_name = os.path.dirname(file_path), os.path.basename(file_path)[:-3]
     call = attr.endswith("()")
     if call:
         attr = attr[:-2]
-    cwd = os.getcwd()
+    cwd = directory
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:

@@ -83,7 +83,10 @@ def test_config_pages_document_no_field_that_does_not_exist(page: str, names: li
 def commands(group: click.Group, prefix: tuple[str, ...]) -> list[tuple[tuple[str, ...], click.Command]]:
     """Every command under `group`, groups included, as (path, command)."""
     out = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # through the group, so lazily loaded commands count
+        command = group.get_command(ctx, name)
+        assert command is not None
         path = (*prefix, name)
         out.append((path, command))
         if isinstance(command, click.Group):

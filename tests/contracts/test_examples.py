@@ -1,0 +1,53 @@
+"""The example apps: the deploy-ready one passes `chirp check --deploy`, the misconfigured one
+fails with the expected rule ids, and file-path app arguments work from the repository root."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SECRET = "pZ7-kQ2vX9mL4tR8wN1cB6yH3jF0sD5gA"
+
+
+def chirp_check(
+    target: str, *args: str, env: dict[str, str] | None = None, cwd: Path = EXAMPLES
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CHIRP_")} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "chirp", "check", target, *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_deploy_ready_example_passes_the_deploy_check() -> None:
+    result = chirp_check("deploy_ready:app", "--deploy", "--format", "json",
+                         env={"CHIRP_SECRET_KEY": SECRET, "CHIRP_ALLOWED_HOSTS": "example.com"})  # fmt: skip
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, result.stdout
+    assert report["ok"] is True and report["counts"]["error"] == 0 and report["counts"]["warning"] == 0
+
+
+def test_misconfigured_example_fails_with_the_expected_ids() -> None:
+    result = chirp_check("misconfigured:app", "--deploy", "--format", "json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 1
+    ids = {f["rule_id"] for f in report["findings"] if not f["suppressed"]}
+    assert ids == {
+        "secret_key.weak", "secret_key.hardcoded", "deploy_debug.enabled", "allowed_hosts.wildcard",
+        "security_stack.missing", "security_stack.headers_missing", "csp_nonce.missing",
+        "deploy_metrics.disabled",
+    }  # fmt: skip
+    weak = next(f for f in report["findings"] if f["rule_id"] == "secret_key.weak")
+    assert weak["severity"] == "error" and weak["location"]["file"].endswith("misconfigured.py")
+
+
+def test_file_path_app_arguments(tmp_path: Path) -> None:
+    root = EXAMPLES.parent
+    assert chirp_check("examples/hello:app", cwd=root).returncode == 0
+    assert chirp_check("examples/hello.py:app", cwd=root).returncode == 0
+    missing = chirp_check("examples/nothing:app", cwd=root)
+    assert missing.returncode == 3 and "no module named 'nothing'" in missing.stderr

@@ -196,3 +196,56 @@ def test_hooks_with_args_in_a_project_config(tmp_path, hooks_repo, cache):
     result = run_config(root, config, cache)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "allowed_hosts.empty" in result.stdout
+
+
+def test_one_misconfiguration_one_verdict_everywhere(tmp_path, hooks_repo, cache):
+    """`app.check()`, `chirp check`, the pre-commit hook and the GitHub Action's check step
+    report the same rule id at the same severity, and all of them fail."""
+    import importlib.util
+    import json
+    import re
+
+    import yaml
+
+    root = project(tmp_path, BAD, APP_SETTING)
+    expected = ("allowed_hosts.empty", "error")
+
+    # 1. in process
+    spec = importlib.util.spec_from_file_location("consistency_app", root / "myapp.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.app.check()
+    assert not report.ok
+    assert {(f.rule_id, f.severity.name.lower()) for f in report.active} == {expected}
+
+    # 2. the CLI
+    cli = subprocess.run([sys.executable, "-m", "chirp", "check", "myapp:app", "--format", "json"],
+                         cwd=root, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert cli.returncode == 1
+    found = {(f["rule_id"], f["severity"]) for f in json.loads(cli.stdout)["findings"] if not f["suppressed"]}
+    assert found == {expected}
+
+    # 3. the pre-commit hook
+    hook = try_repo(root, hooks_repo, cache, "chirp-check")
+    assert hook.returncode == 1 and "allowed_hosts.empty" in hook.stdout
+
+    # 4. the action's check step, run as the runner runs it
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    step = next(s for s in action["runs"]["steps"] if s.get("name") == "chirp check")
+    inputs = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
+    inputs["app"] = "myapp:app"
+    inputs["deploy"] = "false"  # judged in the app's own env, like the three above
+    expr = re.compile(r"\$\{\{\s*inputs\.([a-z-]+)\s*\}\}")
+    env = {k: expr.sub(lambda m: inputs[m.group(1)], str(v)) for k, v in step.get("env", {}).items()}
+    output, summary = tmp_path / "github_output", tmp_path / "summary.md"
+    output.write_text("")
+    env = dict(os.environ, **env, GITHUB_OUTPUT=str(output), GITHUB_STEP_SUMMARY=str(summary))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.pop("CHIRP_ENV", None)
+    ran = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    assert ran.returncode == 0, ran.stderr  # the step records the result; a later step fails the job
+    assert outputs["exit-code"] == "1" and outputs["errors"] == "1"
+    assert "allowed_hosts.empty" in ran.stdout + summary.read_text()

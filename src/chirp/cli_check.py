@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from chirp.contracts.cli_options import report_options
 from chirp.contracts.model import ENVIRONMENTS
-from chirp.contracts.render import FORMATS
 
 EPILOG = """\b
 Exit codes (the same for every format):
@@ -35,18 +35,7 @@ Examples:
     help="Judge the production posture (tighten-only); implies --warnings-as-errors.",
 )
 @click.option("--env", type=click.Choice(ENVIRONMENTS), help="Check as this env instead of the config's own.")
-@click.option("--warnings-as-errors", is_flag=True, help="Fail on warnings too.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(["error", "warning", "info"]),
-    help="Lowest severity that fails (default error).",
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
-)
-@click.option(
-    "--output", "-o", type=click.Path(dir_okay=False), help="Write the report here instead of stdout."
-)
+@report_options
 @click.option(
     "--select", multiple=True, metavar="RULE", help="Only these rule ids or categories (repeatable)."
 )

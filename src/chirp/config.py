@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
 from pounce.errors import ConfigurationError
+from pounce.validation import check_ops_paths
 
 ENVIRONMENTS = ("development", "test", "staging", "production")
 WORKER_MODES = ("auto", "sync", "async")
@@ -234,18 +235,7 @@ def validate(cfg: AppConfig) -> None:
         raise ConfigurationError(
             "ssl_certfile", cfg.ssl_certfile, "set ssl_certfile together with ssl_keyfile"
         )
-    for name in ("health_path", "ready_path", "metrics_path"):
-        value = getattr(cfg, name)
-        if not value.startswith("/"):
-            raise ConfigurationError(
-                name, value, f"start the path with '/', for example '/{value.lstrip('/')}'"
-            )
-    if cfg.health_path == cfg.ready_path:
-        raise ConfigurationError(
-            "ready_path",
-            cfg.ready_path,
-            "liveness and readiness need different paths, e.g. /health and /ready",
-        )
+    check_ops_paths(cfg)
     if cfg.env == "production" and not cfg.secret_key:
         raise ConfigurationError(
             "secret_key", "", "production needs a secret key: export CHIRP_SECRET_KEY (32+ random characters)"

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from chirp.contracts.cli_options import report_options
 from pounce.cli import build_config, server_options
 
 EPILOG = """\b
@@ -21,7 +22,6 @@ Examples:
   pounce check --app myapp:app --ssl-certfile cert.pem --ssl-keyfile key.pem --format sarif -o pounce.sarif
 """
 
-FORMATS = ("text", "json", "sarif", "github", "junit", "markdown")
 ENVIRONMENTS = ("development", "test", "staging", "production")
 
 
@@ -32,18 +32,7 @@ ENVIRONMENTS = ("development", "test", "staging", "production")
     type=click.Choice(ENVIRONMENTS),
     help="Judge as this env (default: the chirp app's, else production).",
 )
-@click.option("--warnings-as-errors", is_flag=True, help="Fail on warnings too.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(["error", "warning", "info"]),
-    help="Lowest severity that fails (default error).",
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
-)
-@click.option(
-    "--output", "-o", type=click.Path(dir_okay=False), help="Write the report here instead of stdout."
-)
+@report_options
 def check(
     config_file: str | None,
     env: str | None,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from pounce.errors import ConfigurationError
+from pounce.validation import check_ops_paths
 
 LIFESPAN_MODES = ("auto", "on", "off")
 WORKER_MODES = ("auto", "sync", "async")
@@ -240,18 +241,7 @@ INFO_PATH = "/_pounce/info"
 
 def _validate_features(cfg: ServerConfig) -> None:
     """The operations features: probes, metrics, rate limit, queue, compression, telemetry."""
-    for name in ("health_path", "ready_path", "metrics_path"):
-        value = getattr(cfg, name)
-        if not value.startswith("/"):
-            raise ConfigurationError(
-                name, value, f"start the path with '/', for example '/{value.lstrip('/')}'"
-            )
-    if cfg.health_path == cfg.ready_path:
-        raise ConfigurationError(
-            "ready_path",
-            cfg.ready_path,
-            "liveness and readiness need different paths, e.g. /health and /ready",
-        )
+    check_ops_paths(cfg)
     if cfg.metrics_enabled:
         for name in ("health_path", "ready_path"):
             if cfg.metrics_path == getattr(cfg, name):

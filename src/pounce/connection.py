@@ -15,7 +15,7 @@ import anyio
 import anyio.abc
 import h11
 
-from pounce.asgi import ASGIApp, Message, ServerState, http_scope
+from pounce.asgi import ASGIApp, Message, Scope, ServerState, http_scope
 from pounce.config import ServerConfig
 from pounce.protocols import http11
 from pounce.protocols.http11 import HTTP11Protocol
@@ -143,6 +143,24 @@ class HTTP11Connection:
         self.h2 = HTTP2Driver(self)
         await self.h2.run(initial)
 
+    def scope_for(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], http_version: str
+    ) -> Scope:
+        """The ASGI scope of a request on this connection, with the proxy-resolved client."""
+        client, scheme = self.proxy.resolve(self.client, headers, self.scheme)
+        return http_scope(
+            method=method,
+            target=target,
+            headers=headers,
+            http_version=http_version,
+            scheme=scheme,
+            client=client,
+            server=self.server,
+            root_path=self.config.root_path,
+            state=self.lifespan_state,
+            server_state=self.server_state,
+        )
+
     def close_if_idle(self, grace: float) -> None:
         """Called when draining: a connection waiting between requests gets `grace` seconds
         for a request already on its way (answered with `Connection: close`), then closes.
@@ -248,19 +266,7 @@ class HTTP11Connection:
         """Hand the connection over to a websocket session (HTTP/1.1 upgrade)."""
         from pounce.ws_session import WebSocketSession
 
-        client, scheme = self.proxy.resolve(self.client, head.headers, self.scheme)
-        scope = http_scope(
-            method=head.method,
-            target=head.target,
-            headers=head.headers,
-            http_version=head.http_version.decode("ascii"),
-            scheme=scheme,
-            client=client,
-            server=self.server,
-            root_path=self.config.root_path,
-            state=self.lifespan_state,
-            server_state=self.server_state,
-        )
+        scope = self.scope_for(head.method, head.target, head.headers, head.http_version.decode("ascii"))
         self.response_started = True  # from here on, the watchdog must not answer 408
         session = WebSocketSession(self, head, dict(scope))
         start = time.perf_counter()
@@ -308,19 +314,8 @@ class _Cycle:
 
     async def run(self) -> None:
         conn = self.conn
-        client, scheme = conn.proxy.resolve(conn.client, self.head.headers, conn.scheme)
-        scope = http_scope(
-            method=self.head.method,
-            target=self.head.target,
-            headers=self.head.headers,
-            http_version=self.head.http_version.decode("ascii"),
-            scheme=scheme,
-            client=client,
-            server=conn.server,
-            root_path=conn.config.root_path,
-            state=conn.lifespan_state,
-            server_state=conn.server_state,
-        )
+        head = self.head
+        scope = conn.scope_for(head.method, head.target, head.headers, head.http_version.decode("ascii"))
         try:
             await conn.app(scope, self.receive, self.send)
         except _Closed:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
-from pounce.asgi import Message, http_scope
+from pounce.asgi import Message
 from pounce.protocols import http2
 from pounce.protocols.http11 import Limits, reason_phrase
 
@@ -160,19 +160,7 @@ class HTTP2Driver:
     async def _run_stream(self, stream: _Stream) -> None:
         conn = self.conn
         request = stream.request
-        client, scheme = conn.proxy.resolve(conn.client, request.headers, conn.scheme)
-        scope = http_scope(
-            method=request.method,
-            target=request.target,
-            headers=request.headers,
-            http_version="2",
-            scheme=scheme,
-            client=client,
-            server=conn.server,
-            root_path=conn.config.root_path,
-            state=conn.lifespan_state,
-            server_state=conn.server_state,
-        )
+        scope = conn.scope_for(request.method, request.target, request.headers, "2")
         sender = _StreamSender(self, stream, head=request.method == b"HEAD")
         start = time.perf_counter()
         with stream.cancel:

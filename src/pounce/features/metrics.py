@@ -62,6 +62,7 @@ class Metrics:
         # multiprocess: values live in files, a fresh registry collects them per scrape
         self.registry: Any = None if multiprocess_dir else CollectorRegistry()
         reg = self.registry
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         labels = ("method", "route", "status")
         self.requests = Counter("pounce_requests", "HTTP requests answered.", labels, registry=reg)
         self.duration = Histogram(
@@ -129,9 +130,13 @@ class Metrics:
         finally:
             self.in_flight.dec()
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            labels = (method, route_of(scope), str(status))
-            self.requests.labels(*labels).inc()
-            self.duration.labels(*labels).observe(time.perf_counter() - start)
+            labels = (method, route_of(scope), status)
+            series = self._series.get(labels)
+            if series is None:  # `labels()` validates and locks: do it once per label set
+                values = (labels[0], labels[1], str(status))
+                series = self._series[labels] = (self.requests.labels(*values), self.duration.labels(*values))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - start)
             if sent:
                 self.bytes_sent.inc(sent)
             refused = scope.get("pounce.refused")

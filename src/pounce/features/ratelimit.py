@@ -94,6 +94,7 @@ _MAGIC = b"PNCRL001"
 _HEADER = struct.Struct("<8sII")  # magic, number of sets, ways per set
 _SLOT = struct.Struct("<Qdd")  # key digest (0 = empty), tokens, last seen (CLOCK_MONOTONIC)
 _WAYS = 8
+_LEASE_SECONDS = 0.05
 
 
 class SharedTable:
@@ -114,6 +115,11 @@ class SharedTable:
         magic, self.sets, self.ways = _HEADER.unpack_from(self.map, 0)
         if magic != _MAGIC:
             raise ValueError(f"{path} is not a pounce rate-limit table")
+        # A worker takes tokens from the shared bucket in small leases (1 % of the burst,
+        # at least 1) that it spends locally for a moment: fewer locks, and never more
+        # tokens than the bucket held, since unspent leased tokens simply lapse.
+        self.lease = max(1, burst // 100)
+        self.leases: dict[str, tuple[int, float]] = {}
 
     @staticmethod
     def create(path: Path, max_clients: int) -> None:
@@ -166,12 +172,29 @@ class SharedTable:
                     victim, oldest = offset, seen
             tokens = _refill(tokens, now - seen, self.rate, self.burst) if found else float(self.burst)
             tokens, retry = _verdict(tokens, self.rate)
+            if retry == 0.0 and self.lease > 1:
+                extra = min(self.lease - 1, int(tokens))
+                if extra:
+                    tokens -= extra
+                    self.leases[key] = (extra, now + _LEASE_SECONDS)
             _SLOT.pack_into(self.map, victim, digest, tokens, now)
             return retry
         finally:
             fcntl.lockf(self.fd, fcntl.LOCK_UN, length, base)
 
     async def take(self, key: str) -> float:
+        lease = self.leases.get(key)
+        if lease is not None:
+            left, until = lease
+            if time.monotonic() < until:
+                if left > 1:
+                    self.leases[key] = (left - 1, until)
+                else:
+                    del self.leases[key]
+                return 0.0
+            del self.leases[key]
+        if len(self.leases) > 4096:  # leases of clients gone quiet
+            self.leases.clear()
         while True:
             retry = self.take_now(key, time.monotonic(), wait=False)
             if retry is not None:

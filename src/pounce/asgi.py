@@ -43,20 +43,23 @@ def http_scope(
     server_state: ServerState,
 ) -> Scope:
     raw_path, _, query = target.partition(b"?")
+    path = raw_path.decode("latin-1")
+    if "%" in path:
+        path = unquote(path)
     return {
         "type": "http",
         "asgi": ASGI_VERSION,
         "http_version": http_version,
         "method": method.decode("ascii"),
         "scheme": scheme,
-        "path": unquote(raw_path.decode("latin-1")),
+        "path": path,
         "raw_path": raw_path,
         "query_string": query,
         "root_path": root_path,
         "headers": headers,
         "client": client,
         "server": server,
-        "state": dict(state),
+        "state": dict(state) if state else {},
         "extensions": {"pounce.server": server_state},
     }
 

@@ -442,22 +442,29 @@ class _Cycle:
             body = bytes(message.get("body", b""))
             more = bool(message.get("more_body", False))
             data = b""
+            whole = False
             if not proto.response_started:
                 close = self.conn.server_state.draining or (not self.body_done and not self._body_fits())
                 if close:
                     self.must_close = True
                 self.conn.response_started = True
                 try:
-                    data = proto.response_head(self.status, self.response_headers, close=close)
+                    if more:
+                        data = proto.response_head(self.status, self.response_headers, close=close)
+                    else:  # the common case: the whole response in one message
+                        data = proto.response(self.status, self.response_headers, body, close=close)
+                        whole = True
                 except h11.LocalProtocolError as exc:
-                    raise ValueError(f"invalid response head: {exc}") from None
-            try:
-                data += proto.response_body(body)
-                if not more:
-                    data += proto.response_end()
-            except h11.LocalProtocolError as exc:
-                self.must_close = True
-                raise ValueError(f"invalid response body: {exc}") from None
+                    self.must_close = True
+                    raise ValueError(f"invalid response: {exc}") from None
+            if not whole:
+                try:
+                    data += proto.response_body(body)
+                    if not more:
+                        data += proto.response_end()
+                except h11.LocalProtocolError as exc:
+                    self.must_close = True
+                    raise ValueError(f"invalid response body: {exc}") from None
             try:
                 await self.conn._write(data)
             except _Closed:

@@ -211,6 +211,13 @@ class HTTP11Protocol:
         response = h11.Response(status_code=status, headers=out, reason=reason_phrase(status))
         return self._conn.send(response) or b""
 
+    def response(self, status: int, headers: Headers, body: bytes, *, close: bool = False) -> bytes:
+        """A whole response in one go: head, body (none for HEAD) and end."""
+        data = self.response_head(status, headers, close=close)
+        if body and not self._head_request:
+            data += self._conn.send(h11.Data(data=body)) or b""
+        return data + (self._conn.send(h11.EndOfMessage()) or b"")
+
     def response_body(self, data: bytes) -> bytes:
         if not data or self._head_request:
             return b""

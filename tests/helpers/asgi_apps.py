@@ -44,6 +44,14 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
         )
         await send({"type": "http.response.body", "body": b"never"})
         return
+    if scope["path"] == "/badname":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x bad", b"v")]})
+        await send({"type": "http.response.body", "body": b"never"})
+        return
+    if scope["path"] == "/badstatus":
+        await send({"type": "http.response.start", "status": 42, "headers": []})
+        await send({"type": "http.response.body", "body": b"never"})
+        return
     if scope["path"].startswith("/sleep/"):
         await anyio.sleep(float(scope["path"].split("/")[2]))
     payload = b"%s %s %s" % (scope["method"].encode(), scope["raw_path"], body)

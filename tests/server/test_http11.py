@@ -210,7 +210,7 @@ def test_silent_connection_is_closed_without_a_response() -> None:
         assert raw_request(srv.port, b"") == b""
 
 
-@pytest.mark.parametrize("path", ["/boom", "/silent", "/badheader"])
+@pytest.mark.parametrize("path", ["/boom", "/silent", "/badheader", "/badname", "/badstatus"])
 def test_app_failures_become_500(path: str, caplog: pytest.LogCaptureFixture) -> None:
     with serve(echo) as srv:
         response = httpx.get(srv.url + path)

@@ -201,19 +201,27 @@ class HTTP11Protocol:
         Raises `h11.LocalProtocolError` for headers that must not be sent (for example
         a CR or LF inside a value); the driver turns that into a 500.
         """
-        out = list(headers)
-        names = {bytes(name).lower() for name, _ in out}
-        if b"server" not in names and self._server_header:
-            out.append((b"server", self._server_header))
-        if b"date" not in names:
-            out.append((b"date", date_header()))
-        if close and b"connection" not in names:
-            out.append((b"connection", b"close"))
-        for name, value in out:
+        out: Headers = []
+        has_server = has_date = has_connection = False
+        for name, value in headers:
             # The checks h11 would run with a regex per header, done with C-speed bytes
             # operations: a token for the name, no CR, LF or NUL in the value.
+            name = bytes(name).lower()
             if not name or name.translate(None, _TOKEN) or b"\r" in value or b"\n" in value or b"\0" in value:
-                raise h11.LocalProtocolError(f"illegal response header {bytes(name)!r}")
+                raise h11.LocalProtocolError(f"illegal response header {name!r}")
+            if name == b"server":
+                has_server = True
+            elif name == b"date":
+                has_date = True
+            elif name == b"connection":
+                has_connection = True
+            out.append((name, value))
+        if not has_server and self._server_header:
+            out.append((b"server", self._server_header))
+        if not has_date:
+            out.append((b"date", date_header()))
+        if close and not has_connection:
+            out.append((b"connection", b"close"))
         if not 100 <= status <= 999:
             raise h11.LocalProtocolError(f"status code {status} is out of range")
         response = h11.Response(status_code=status, headers=out, reason=reason_phrase(status), _parsed=True)

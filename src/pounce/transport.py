@@ -96,8 +96,13 @@ class ProtocolStream(ByteStream):
                 if self._closed:
                     raise anyio.ClosedResourceError
                 raise anyio.EndOfStream
-        data = bytes(protocol.buffer[:max_bytes])
-        del protocol.buffer[:max_bytes]
+        buffer = protocol.buffer
+        if len(buffer) <= max_bytes:  # the usual case: take it all without slicing twice
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(buffer[:max_bytes])
+            del buffer[:max_bytes]
         if protocol.paused_reading and len(protocol.buffer) < _HIGH_WATER // 2:
             protocol.paused_reading = False
             self._transport.resume_reading()

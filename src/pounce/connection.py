@@ -230,9 +230,7 @@ class HTTP11Connection:
             if not data:
                 self.proto.feed(b"")
                 return None
-            self.proto.feed(data)
-            if self.phase == "idle":
-                self.enter("head", self.config.header_timeout)
+            self.proto.feed(data)  # an incomplete head switches to the header deadline above
 
     # -- one request -----------------------------------------------------------------------
     async def _cycle(self, head: http11.RequestHead) -> bool:
@@ -299,6 +297,19 @@ def _wsproto_available() -> bool:
 
 class _Cycle:
     """ASGI receive/send for one request on an HTTP/1.1 connection."""
+
+    __slots__ = (
+        "_response_done",
+        "body_done",
+        "conn",
+        "continue_sent",
+        "disconnected",
+        "head",
+        "must_close",
+        "response_complete",
+        "response_headers",
+        "status",
+    )
 
     def __init__(self, conn: HTTP11Connection, head: http11.RequestHead) -> None:
         self.conn = conn

@@ -305,6 +305,7 @@ class _Cycle:
         "continue_sent",
         "disconnected",
         "head",
+        "head_written",
         "must_close",
         "response_complete",
         "response_headers",
@@ -321,6 +322,7 @@ class _Cycle:
         self.must_close = False
         self.continue_sent = not head.expects_continue
         self.body_done = False
+        self.head_written = False  # a status line went out: too late for an error response
         self._response_done: anyio.Event | None = None  # made when a receive() must wait for it
 
     async def run(self) -> None:
@@ -340,7 +342,7 @@ class _Cycle:
             await self._fail_app()
             return
         if not self.response_complete and not self.disconnected:
-            if self.response_headers is None and not conn.proto.response_started:
+            if self.response_headers is None and not self.head_written:
                 logger.error("ASGI application returned without sending a response")
             await self._fail_app()
 
@@ -349,7 +351,7 @@ class _Cycle:
         self.must_close = True
         if self.disconnected or self.response_complete:
             return
-        if not self.conn.proto.response_started:
+        if not self.head_written:
             self.status = 500
             with contextlib.suppress(_Closed):
                 await self.conn._write(self.conn.proto.error_response(500, "internal server error"))
@@ -395,7 +397,7 @@ class _Cycle:
     async def _abort(self, status: int, reason: str) -> None:
         """Answer a request whose body broke a limit, then treat the client as gone."""
         self.must_close = True
-        if not self.conn.proto.response_started:
+        if not self.head_written:
             self.status = status
             with contextlib.suppress(_Closed):
                 await self.conn._write(self.conn.proto.error_response(status, reason))
@@ -476,6 +478,7 @@ class _Cycle:
                 except h11.LocalProtocolError as exc:
                     self.must_close = True
                     raise ValueError(f"invalid response body: {exc}") from None
+            self.head_written = True
             try:
                 await self.conn._write(data)
             except _Closed:

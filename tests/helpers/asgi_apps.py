@@ -52,6 +52,21 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 42, "headers": []})
         await send({"type": "http.response.body", "body": b"never"})
         return
+    if scope["path"] in ("/badlength", "/twolengths"):
+        lengths = [b"99"] if scope["path"] == "/badlength" else [b"5", b"6"]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", n) for n in lengths],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"short"})
+        return
+    if scope["path"] == "/nolength":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"whole body"})
+        return
     if scope["path"].startswith("/sleep/"):
         await anyio.sleep(float(scope["path"].split("/")[2]))
     payload = b"%s %s %s" % (scope["method"].encode(), scope["raw_path"], body)

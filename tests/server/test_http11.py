@@ -102,6 +102,36 @@ def test_http10_closes_after_response() -> None:
     assert raw.endswith(b"GET /old ")
 
 
+def test_whole_response_without_length_gets_one_and_keeps_the_connection() -> None:
+    with serve(echo) as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"GET /nolength HTTP/1.1\r\nHost: t\r\n\r\nGET /nolength HTTP/1.1\r\nHost: t\r\n\r\n")
+        raw = b""
+        while raw.count(b"whole body") < 2:
+            chunk = s.recv(65536)
+            assert chunk, raw
+            raw += chunk
+    first = raw.split(b"whole body")[0].lower()
+    assert b"content-length: 10\r\n" in first
+    assert b"transfer-encoding" not in first and b"connection: close" not in first
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, Close\r\n\r\n",
+        b"GET /a HTTP/1.0\r\n\r\n",
+    ],
+    ids=["close", "close-token", "http10"],
+)
+def test_a_client_that_asks_to_close_gets_connection_close(request_bytes: bytes) -> None:
+    with serve(echo) as srv:
+        raw = raw_request(srv.port, request_bytes + b"GET /never HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert status_of(raw) == 200
+    assert b"\r\nconnection: close\r\n" in raw.lower()
+    assert raw.endswith(b"GET /a ")  # the request after it was not answered
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
@@ -210,7 +240,9 @@ def test_silent_connection_is_closed_without_a_response() -> None:
         assert raw_request(srv.port, b"") == b""
 
 
-@pytest.mark.parametrize("path", ["/boom", "/silent", "/badheader", "/badname", "/badstatus"])
+@pytest.mark.parametrize(
+    "path", ["/boom", "/silent", "/badheader", "/badname", "/badstatus", "/badlength", "/twolengths"]
+)
 def test_app_failures_become_500(path: str, caplog: pytest.LogCaptureFixture) -> None:
     with serve(echo) as srv:
         response = httpx.get(srv.url + path)

@@ -25,7 +25,9 @@ class Limits:
     max_body_size: int = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+# Events are plain slotted dataclasses (not frozen): one is made per request, and a frozen
+# dataclass pays for `object.__setattr__` on every field.
+@dataclass(slots=True)
 class RequestHead:
     method: bytes
     target: bytes
@@ -37,7 +39,7 @@ class RequestHead:
     websocket_upgrade: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HeadFacts:
     """What one pass over the request headers tells the driver (besides the limits)."""
 
@@ -45,9 +47,10 @@ class HeadFacts:
     chunked: bool
     expects_continue: bool
     websocket_upgrade: bool
+    close: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Body:
     data: bytes
 
@@ -87,7 +90,7 @@ def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts |
         return Rejected(431, "too many request header fields")
     size = 0
     content_length: int | None = None
-    chunked = expects_continue = upgrade = connection_upgrade = False
+    chunked = expects_continue = upgrade = connection_upgrade = close = False
     for name, value in headers:
         size += len(name) + len(value) + 4
         if name == b"content-length":
@@ -99,12 +102,14 @@ def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts |
         elif name == b"upgrade":
             upgrade = value.lower() == b"websocket"
         elif name == b"connection":
-            connection_upgrade = b"upgrade" in value.lower()
+            tokens = [token.strip() for token in value.lower().split(b",")]
+            connection_upgrade = connection_upgrade or b"upgrade" in tokens
+            close = close or b"close" in tokens
     if size > limits.max_header_size:
         return Rejected(431, "request header fields too large")
     if content_length is not None and content_length > limits.max_body_size:
         return Rejected(413, "declared Content-Length exceeds max_body_size")
-    return HeadFacts(content_length, chunked, expects_continue, upgrade and connection_upgrade)
+    return HeadFacts(content_length, chunked, expects_continue, upgrade and connection_upgrade, close)
 
 
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -116,7 +121,15 @@ def reason_phrase(status: int) -> bytes:
 
 
 class HTTP11Protocol:
-    """One HTTP/1.1 connection, server side."""
+    """One HTTP/1.1 connection, server side.
+
+    h11 parses every request and frames every streamed response. A response the app
+    hands over whole, with nothing about its framing left to decide (no
+    Transfer-Encoding or Connection header, a Content-Length that matches the body or
+    none), is written here in one step: it is the common case, and h11's general
+    writer costs more than the rest of the request. Each request cycle gets a fresh
+    parser, fed with whatever the client pipelined after the previous request.
+    """
 
     def __init__(self, limits: Limits, server_header: bytes = b"pounce") -> None:
         self._limits = limits
@@ -124,6 +137,8 @@ class HTTP11Protocol:
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_size)
         self._body_received = 0
         self._head_request = False
+        self._client_keep_alive = True  # HTTP/1.1 without `Connection: close`
+        self._written_whole: bool | None = None  # set once a whole response is written: keep-alive
 
     # -- input -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -163,24 +178,30 @@ class HTTP11Protocol:
 
     def _on_request(self, event: h11.Request) -> Event:
         headers = list(event.headers)
-        facts = inspect_head(self._limits, bytes(event.target), headers)
+        target = bytes(event.target)
+        facts = inspect_head(self._limits, target, headers)
         if isinstance(facts, Rejected):
             return facts
-        self._head_request = event.method == b"HEAD"
+        method = bytes(event.method)
+        http_version = bytes(event.http_version)
+        self._head_request = method == b"HEAD"
+        self._client_keep_alive = http_version == b"1.1" and not facts.close
         return RequestHead(
-            method=bytes(event.method),
-            target=bytes(event.target),
-            headers=headers,
-            http_version=bytes(event.http_version),
-            expects_continue=facts.expects_continue,
-            content_length=facts.content_length,
-            chunked=facts.chunked,
-            websocket_upgrade=facts.websocket_upgrade and event.method == b"GET",
+            method,
+            target,
+            headers,
+            http_version,
+            facts.expects_continue,
+            facts.content_length,
+            facts.chunked,
+            facts.websocket_upgrade and method == b"GET",
         )
 
     # -- output ----------------------------------------------------------------------------
     @property
     def response_started(self) -> bool:
+        if self._written_whole is not None:
+            return True
         return self._conn.our_state is not h11.IDLE and self._conn.our_state is not h11.SEND_RESPONSE
 
     @property
@@ -195,14 +216,16 @@ class HTTP11Protocol:
             self._conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")) or b""
         )
 
-    def response_head(self, status: int, headers: Headers, *, close: bool = False) -> bytes:
-        """Bytes of the status line and headers; adds `Date`, `Server` and `Connection`.
+    def _headers_out(self, headers: Headers, close: bool) -> tuple[Headers, _Framing]:
+        """The response headers to send, with `Date`, `Server` and `Connection` added, and
+        what they say about framing.
 
-        Raises `h11.LocalProtocolError` for headers that must not be sent (for example
-        a CR or LF inside a value); the driver turns that into a 500.
+        Raises `h11.LocalProtocolError` for headers that must not be sent (for example a CR
+        or LF inside a value); the driver turns that into a 500.
         """
         out: Headers = []
-        has_server = has_date = has_connection = False
+        has_server = has_date = False
+        framing = _Framing()
         for name, value in headers:
             # The checks h11 would run with a regex per header, done with C-speed bytes
             # operations: a token for the name, no CR, LF or NUL in the value.
@@ -214,25 +237,64 @@ class HTTP11Protocol:
             elif name == b"date":
                 has_date = True
             elif name == b"connection":
-                has_connection = True
+                framing.connection = True
+            elif name == b"content-length":
+                framing.repeated_length = framing.content_length is not None
+                framing.content_length = bytes(value)
+            elif name == b"transfer-encoding":
+                framing.transfer_encoding = True
             out.append((name, value))
         if not has_server and self._server_header:
             out.append((b"server", self._server_header))
         if not has_date:
             out.append((b"date", date_header()))
-        if close and not has_connection:
+        if close and not framing.connection:
             out.append((b"connection", b"close"))
+        return out, framing
+
+    def response_head(self, status: int, headers: Headers, *, close: bool = False) -> bytes:
+        """Bytes of the status line and headers, framed by h11 for a streamed body."""
         if not 100 <= status <= 999:
             raise h11.LocalProtocolError(f"status code {status} is out of range")
+        out, _ = self._headers_out(headers, close)
         response = h11.Response(status_code=status, headers=out, reason=reason_phrase(status), _parsed=True)
         return self._conn.send(response) or b""
 
     def response(self, status: int, headers: Headers, body: bytes, *, close: bool = False) -> bytes:
         """A whole response in one go: head, body (none for HEAD) and end."""
+        if self._plain_status(status) and self._conn.our_state is h11.SEND_RESPONSE:
+            whole = self._whole_response(status, headers, body, close)
+            if whole is not None:
+                return whole
         data = self.response_head(status, headers, close=close)
         if body and not self._head_request:
             data += self._conn.send(h11.Data(data=body)) or b""
         return data + (self._conn.send(h11.EndOfMessage()) or b"")
+
+    def _plain_status(self, status: int) -> bool:
+        """A final status whose body is sent as given (not HEAD, 204 or 304)."""
+        return 200 <= status <= 999 and status != 204 and status != 304 and not self._head_request
+
+    def _whole_response(self, status: int, headers: Headers, body: bytes, close: bool) -> bytes | None:
+        """The response's bytes written here, or None when its framing is h11's to decide."""
+        keep_alive = self._client_keep_alive and not close
+        out, framing = self._headers_out(headers, not keep_alive)
+        if framing.connection or framing.transfer_encoding:
+            return None
+        length = b"%d" % len(body)
+        if framing.content_length is None:
+            out.append((b"content-length", length))
+        elif framing.content_length != length or framing.repeated_length:
+            return None  # h11 settles (or rejects, with its own message) anything unusual
+        self._written_whole = keep_alive
+        return b"".join(
+            [
+                b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status)),
+                *[name + b": " + value + b"\r\n" for name, value in out],
+                b"\r\n",
+                body,
+            ]
+        )
 
     def response_body(self, data: bytes) -> bytes:
         if not data or self._head_request:
@@ -266,9 +328,31 @@ class HTTP11Protocol:
 
     @property
     def keep_alive(self) -> bool:
+        if self._written_whole is not None:
+            return self._written_whole and self._conn.their_state is h11.DONE
         return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE
 
     def start_next_cycle(self) -> None:
-        self._conn.start_next_cycle()
+        if self._written_whole is None:
+            self._conn.start_next_cycle()
+        else:  # h11 never saw the response: a fresh parser takes over the pipelined bytes
+            pending, closed = self._conn.trailing_data
+            self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.max_header_size)
+            if pending:
+                self._conn.receive_data(bytes(pending))
+            if closed:
+                self._conn.receive_data(b"")
+            self._written_whole = None
         self._body_received = 0
         self._head_request = False
+        self._client_keep_alive = True
+
+
+@dataclass(slots=True)
+class _Framing:
+    """What a response's own headers say about its framing."""
+
+    connection: bool = False
+    transfer_encoding: bool = False
+    content_length: bytes | None = None
+    repeated_length: bool = False

@@ -1,26 +1,10 @@
-"""The apps every server benchmark serves: a raw ASGI hello and a chirp hello route."""
+"""The apps the server benchmarks serve: the raw ASGI hello and the same hello as a chirp route."""
+
+from hello_raw import app as raw
 
 from chirp import App
 
-BODY = b"Hello, world!"
-
-
-async def raw(scope, receive, send):  # type: ignore[no-untyped-def]
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
-        }
-    )
-    await send({"type": "http.response.body", "body": BODY})
-
+__all__ = ["chirp_app", "raw"]
 
 chirp_app = App()
 

@@ -29,24 +29,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness import peer_python
+
 TARGET_CLI_RATIO = 0.5
 TARGET_1000_ROUTES_MS = 50.0
 ROUTE_COUNTS = (10, 100, 1_000, 10_000)
 
 
 # -- (a) the CLI, cold ------------------------------------------------------------------------
-BENCH_ENV = Path(__file__).resolve().parent.parent / ".bench"
-
-
 def django_python() -> Path:
     """The interpreter of `.bench/`, with Django installed into it the first time."""
-    python = BENCH_ENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_ENV)], check=True)
-    probe = subprocess.run([str(python), "-c", "import django"], capture_output=True)
-    if probe.returncode != 0:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "django"], check=True)
-    return python
+    return peer_python("django")
 
 
 def make_projects(root: Path) -> tuple[Path, Path]:

@@ -1,7 +1,8 @@
 """HTTP/2 plain-text hello with h2load (-n 50000 -c 16 -m 10): pounce vs hypercorn, one worker.
 
 Run: python benchmarks/h2_hello.py [--requests 50000]
-Needs `h2load` (Debian: nghttp2-client) and `pip install hypercorn`. Both servers speak
+hypercorn is installed on first use into `.bench/` at the repository root, and `h2load` from
+Debian (nghttp2-client) when it is missing. Both servers speak
 cleartext HTTP/2 with prior knowledge here, so TLS cost does not blur the comparison.
 """
 
@@ -10,21 +11,23 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
-import sys
+from collections.abc import Callable
 
-from http11_hello import HERE, free_port, wait_for
+from harness import HERE, free_port, peer_python, pounce_command, require_tool, wait_for
 
-SERVERS = {
-    "pounce": lambda port: [sys.executable, "-m", "pounce", "serve", "--app", "apps:raw", "--port", str(port),
-                            "--no-access-log", "--log-level", "warning"],
-    "hypercorn": lambda port: [sys.executable, "-m", "hypercorn", "apps:raw", "--bind", f"127.0.0.1:{port}",
-                               "--log-level", "warning", "--config", "hypercorn.toml"],
-}  # fmt: skip
+
+def servers() -> dict[str, Callable[[int], list[str]]]:
+    peer = str(peer_python("hypercorn"))
+    return {
+        "pounce": lambda port: pounce_command("hello_raw:app", port),
+        "hypercorn": lambda port: [peer, "-m", "hypercorn", "hello_raw:app", "--bind", f"127.0.0.1:{port}",
+                                   "--log-level", "warning", "--config", "hypercorn.toml"],
+    }  # fmt: skip
 
 
 def h2load(port: int, requests: int) -> tuple[float, int]:
     out = subprocess.run(
-        ["h2load", "-n", str(requests), "-c", "16", "-m", "10", f"http://127.0.0.1:{port}/"],
+        [require_tool("h2load", "nghttp2-client"), "-n", str(requests), "-c", "16", "-m", "10", f"http://127.0.0.1:{port}/"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
@@ -37,7 +40,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50_000)
     args = parser.parse_args()
     results = {}
-    for name, command in SERVERS.items():
+    for name, command in servers().items():
         port = free_port()
         proc = subprocess.Popen(command(port), cwd=HERE, stdout=subprocess.DEVNULL)
         try:

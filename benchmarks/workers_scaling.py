@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from http11_hello import HERE, free_port, wait_for, wrk
+from harness import HERE, free_port, pounce_command, wait_for, wrk
 
 FEATURES = """
 metrics_enabled = true
@@ -27,8 +26,7 @@ rate_limit_burst = 1000000
 
 def measure(workers: int, duration: int, config: Path | None = None) -> float:
     port = free_port()
-    command = [sys.executable, "-m", "pounce", "serve", "--app", "apps:raw", "--port", str(port),
-               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    command = pounce_command("hello_raw:app", port, "--workers", str(workers))
     if config is not None:
         command += ["--config", str(config)]
     proc = subprocess.Popen(command, cwd=HERE, stdout=subprocess.DEVNULL)

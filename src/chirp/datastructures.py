@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from urllib.parse import parse_qsl
 
@@ -112,7 +113,11 @@ class MutableHeaders(Headers):
         self.raw[:] = [(k, v) for k, v in self.raw if k != name]
 
 
+_FORBIDDEN_IN_NAME = re.compile("[\r\n\0:]")
+_FORBIDDEN_IN_VALUE = re.compile("[\r\n\0]")
+
+
 def check_header(name: str, value: str) -> None:
     """Refuse CR, LF and NUL in header names and values (response splitting)."""
-    if any(c in name for c in "\r\n\0:") or any(c in value for c in "\r\n\0"):
+    if _FORBIDDEN_IN_NAME.search(name) or _FORBIDDEN_IN_VALUE.search(value):
         raise ValueError(f"header {name!r} contains a forbidden character (CR, LF or NUL)")

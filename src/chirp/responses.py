@@ -73,11 +73,20 @@ class Response:
     def delete_cookie(self, key: str, path: str = "/", domain: str | None = None) -> None:
         self.set_cookie(key, "", max_age=0, path=path, domain=domain)
 
+    def _set_content_type(self) -> list[tuple[bytes, bytes]]:
+        """The raw headers, with `content-type` from `media_type` unless one was set."""
+        raw = self.headers.raw
+        if self.media_type and all(name != b"content-type" for name, _ in raw):
+            check_header("content-type", self.media_type)
+            raw.append((b"content-type", self.media_type.encode("latin-1")))
+        return raw
+
     def _finalize_headers(self) -> list[tuple[bytes, bytes]]:
-        if self.media_type and "content-type" not in self.headers:
-            self.headers["content-type"] = self.media_type
-        self.headers["content-length"] = str(len(self.body))
-        return self.headers.raw
+        raw = self._set_content_type()
+        if any(name == b"content-length" for name, _ in raw):
+            raw[:] = [item for item in raw if item[0] != b"content-length"]
+        raw.append((b"content-length", b"%d" % len(self.body)))
+        return raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = self._finalize_headers()
@@ -125,9 +134,7 @@ class StreamingResponse(Response):
         self.content = content
 
     def _finalize_headers(self) -> list[tuple[bytes, bytes]]:
-        if self.media_type and "content-type" not in self.headers:
-            self.headers["content-type"] = self.media_type
-        return self.headers.raw
+        return self._set_content_type()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         if isinstance(self.content, AsyncIterable):
@@ -187,8 +194,7 @@ class FileResponse(Response):
         except FileNotFoundError:
             await PlainTextResponse("404 Not Found\n", 404)(scope, receive, send)
             return
-        if self.media_type and "content-type" not in self.headers:
-            self.headers["content-type"] = self.media_type
+        self._set_content_type()
         self.headers["content-length"] = str(stat.st_size)
         self.headers["last-modified"] = http_date(stat.st_mtime)
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers.raw})

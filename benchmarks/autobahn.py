@@ -10,22 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
-from pathlib import Path
 
-HERE = Path(__file__).parent
+from harness import HERE, free_port, pounce_command, wait_for
+
 PASSING = {"OK", "NON-STRICT", "INFORMATIONAL"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> int:
@@ -34,20 +26,10 @@ def main() -> int:
     parser.add_argument("--wstest", default="/work/shared/tools/wstest")
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pounce", "serve", "--app", "ws_echo:app", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
-        cwd=HERE,
-    )  # fmt: skip
+    server = subprocess.Popen(pounce_command("ws_echo:app", port), cwd=HERE)
     outdir = HERE / "autobahn-report"  # not committed; docs/autobahn.md keeps the summary
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_for(port)
         spec = {
             "outdir": str(outdir),
             "servers": [{"agent": "pounce", "url": f"ws://127.0.0.1:{port}"}],
@@ -57,8 +39,11 @@ def main() -> int:
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(spec, f)
-        subprocess.run(
-            [args.wstest, "-m", "fuzzingclient", "-s", f.name], check=True, stdout=subprocess.DEVNULL
+        subprocess.run(  # not from here: this file's name would shadow wstest's `autobahn` package
+            [args.wstest, "-m", "fuzzingclient", "-s", f.name],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            cwd=tempfile.gettempdir(),
         )
     finally:
         server.terminate()

@@ -3,13 +3,19 @@
 BODY = b"Hello, world!"
 
 
+async def lifespan(receive, send):  # type: ignore[no-untyped-def]
+    """Acknowledge startup and shutdown."""
+    while True:
+        message = await receive()
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
+
+
 async def app(scope, receive, send):  # type: ignore[no-untyped-def]
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await lifespan(receive, send)
+        return
     await send(
         {
             "type": "http.response.start",

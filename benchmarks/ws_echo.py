@@ -1,13 +1,12 @@
 """The echo app the Autobahn|Testsuite fuzzing client talks to."""
 
+from hello_raw import lifespan
+
 
 async def app(scope, receive, send):  # type: ignore[no-untyped-def]
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await lifespan(receive, send)
+        return
     if scope["type"] != "websocket":
         return
     await receive()

@@ -19,7 +19,7 @@ from anyio.streams.tls import TLSAttribute, TLSStream
 from pounce.asgi import ASGI_VERSION, ASGIApp, Lifespan, LifespanError, ServerState
 from pounce.config import ServerConfig, effective_worker_mode
 from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection, _h2_available
-from pounce.features import apply_features
+from pounce.features import OBSERVER_TICK, build_features
 from pounce.sockets import bind_socket
 from pounce.transport import ProtocolStream
 
@@ -45,7 +45,9 @@ class Server:
     """One pounce server process serving one ASGI app."""
 
     def __init__(self, app: ASGIApp, config: ServerConfig, worker_id: int = 0) -> None:
-        self.app = apply_features(app, config)
+        features = build_features(app, config)
+        self.app = features.app
+        self.observers = features.observers
         self.config = config
         self.state = ServerState(worker_id)
         self.connections: set[HTTP11Connection] = set()
@@ -117,11 +119,15 @@ class Server:
                 accept_scope = anyio.CancelScope()
                 conns.start_soon(self._accept_loop, sock, conns, accept_scope)
                 conns.start_soon(self._watchdog)
+                if self.observers:
+                    conns.start_soon(self._tick_observers)
                 logger.info("pounce serving on %s", _describe(sock, self._scheme))
                 if on_ready:
                     on_ready(self)
                 await stop.wait()
                 await self._drain(sock, conns, accept_scope)
+            for observer in self.observers:
+                observer.tick()  # the last requests' counts, before the process goes
             if async_workers:
                 await self._worker_scope("pounce.worker.shutdown")
             await lifespan.shutdown()
@@ -137,6 +143,12 @@ class Server:
             now = time.monotonic()
             for conn in list(self.connections):
                 conn.expire(now)
+
+    async def _tick_observers(self) -> None:
+        while True:
+            await anyio.sleep(OBSERVER_TICK)
+            for observer in self.observers:
+                observer.tick()
 
     async def _worker_scope(self, kind: str) -> None:
         """Tell the app about this worker process starting or stopping (async workers only).
@@ -227,11 +239,15 @@ class Server:
         if not self.connections:
             self._all_closed = anyio.Event()
         self.connections.add(conn)
+        for observer in self.observers:
+            observer.connections_changed(1)
         try:
             await conn.run()
         except Exception:
             logger.exception("unexpected error on connection from %s", client)
         finally:
+            for observer in self.observers:
+                observer.connections_changed(-1)
             self.connections.discard(conn)
             if not self.connections and self._all_closed is not None:
                 self._all_closed.set()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
 import httpx
 
 from chirp import App, AppConfig
+from helpers.asgi_apps import echo
 from helpers.feature_apps import write_feature_app
 from helpers.process import spawn
 from helpers.server import serve
@@ -84,6 +86,57 @@ def scrape(url: str) -> str:
         return client.get(url + "/metrics").text
 
 
+def settled(url: str, expected: int) -> set[float]:
+    """What six scrapes in a row report, polled (for up to 5 s) until all say `expected`."""
+    deadline = time.monotonic() + 5
+    while True:
+        seen = {
+            sample(scrape(url), "pounce_requests_total", route="/items/{id}", status="200") for _ in range(6)
+        }
+        if seen == {float(expected)} or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.02)
+
+
+def test_histogram_buckets_are_cumulative_and_end_with_the_count() -> None:
+    with serve(echo, metrics_enabled=True) as srv, httpx.Client(base_url=srv.url) as client:
+        for _ in range(4):
+            client.get("/fast")
+        client.get("/sleep/0.3")
+        text = client.get("/metrics").text
+    buckets = [
+        (float(le), sample(text, "pounce_request_duration_seconds_bucket", route="<unrouted>", le=le))
+        for le in re.findall(r'pounce_request_duration_seconds_bucket\{[^}]*le="([^"]+)"', text)
+    ]
+    counts = [count for _, count in sorted(buckets)]
+    assert counts == sorted(counts)  # cumulative
+    assert counts[-1] == 5 == sample(text, "pounce_request_duration_seconds_count")
+    assert sample(text, "pounce_request_duration_seconds_bucket", le="0.25") == 4  # the slow one is above
+    assert sample(text, "pounce_request_duration_seconds_sum") >= 0.3
+
+
+def test_open_connections_follow_the_clients() -> None:
+    with serve(echo, metrics_enabled=True) as srv, httpx.Client(base_url=srv.url) as scraper:
+
+        def open_connections() -> float:
+            return sample(scraper.get("/metrics").text, "pounce_open_connections")
+
+        assert open_connections() == 1  # the scraper's own
+        held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(2)]
+        try:
+            deadline = time.monotonic() + 5
+            while open_connections() != 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert open_connections() == 3
+        finally:
+            for sock in held:
+                sock.close()
+        deadline = time.monotonic() + 5
+        while open_connections() != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert open_connections() == 1
+
+
 def test_totals_are_exact_across_two_workers_and_a_restart(tmp_path: Path) -> None:
     app = write_feature_app(tmp_path)
     scratch = tmp_path / "tmp"
@@ -96,16 +149,17 @@ def test_totals_are_exact_across_two_workers_and_a_restart(tmp_path: Path) -> No
             with httpx.Client() as client:  # fresh connections spread over both workers
                 pids.add(client.get(f"{server.url}/items/{i}").text.split()[1])
         assert len(pids) == 2
-        first = {sample(scrape(server.url), "pounce_requests_total", route="/items/{id}", status="200")
-                 for _ in range(6)}  # fmt: skip
-        assert first == {60.0}  # whichever worker answers the scrape, it reports the whole server
+        # Each worker leaves its numbers for the other every 0.1 s: poll until both have.
+        assert settled(server.url, 60) == {60.0}  # any worker answering a scrape reports the whole server
         os.kill(int(next(iter(pids))), signal.SIGKILL)  # a dead worker's counts are kept
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while not any("exited with code" in line for line in server.read_log()):
+            assert time.monotonic() < deadline, "the supervisor never noticed the killed worker"
+            time.sleep(0.02)
         for i in range(10):
             assert httpx.get(f"{server.url}/items/{i}").status_code == 200
-        text = scrape(server.url)
-        assert sample(text, "pounce_requests_total", route="/items/{id}", status="200") == 70
-        assert sample(text, "pounce_requests_in_flight") == 0  # the dead worker's gauge is gone
+        assert settled(server.url, 70) == {70.0}
+        assert sample(scrape(server.url), "pounce_requests_in_flight") == 0  # the dead worker's gauge is gone
         assert any(scratch.iterdir())  # the multiprocess files live in a private temp dir...
     finally:
         assert server.stop() == 0

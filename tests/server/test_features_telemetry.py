@@ -173,6 +173,20 @@ def test_info_endpoint_answers_before_the_app_with_a_redacted_config() -> None:
         assert httpx.get(srv.url + "/_pounce/info").status_code == 401
 
 
+def test_metrics_without_prometheus_client_is_a_configuration_error() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['prometheus_client'] = None  # as if the metrics extra were not installed\n"
+        "from pounce.config import ServerConfig\n"
+        "from pounce.server import Server\n"
+        "Server(lambda *a: None, ServerConfig(metrics_enabled=True))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "ConfigurationError: metrics_enabled=True is invalid" in result.stderr
+    assert "pip install 'chirp-pounce[metrics]'" in result.stderr
+
+
 def test_disabled_features_import_no_optional_dependency() -> None:
     code = (
         "import sys\n"

@@ -14,11 +14,28 @@ by the feature that needs them, and only when it is enabled.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from pounce.asgi import ASGIApp
 from pounce.config import ServerConfig
-from pounce.features.shared import connection_closed, connection_opened
+from pounce.features.shared import OBSERVER_TICK, ServerObserver
 
-__all__ = ["apply_features", "connection_closed", "connection_opened", "enabled_features"]
+__all__ = [
+    "OBSERVER_TICK",
+    "Features",
+    "ServerObserver",
+    "apply_features",
+    "build_features",
+    "enabled_features",
+]
+
+
+@dataclass
+class Features:
+    """The app wrapped in its features, and the features the server must keep informed."""
+
+    app: ASGIApp
+    observers: list[ServerObserver] = field(default_factory=list)
 
 
 def enabled_features(config: ServerConfig) -> list[str]:
@@ -41,6 +58,12 @@ def enabled_features(config: ServerConfig) -> list[str]:
 
 def apply_features(app: ASGIApp, config: ServerConfig) -> ASGIApp:
     """Wrap `app` in every operations feature `config` enables."""
+    return build_features(app, config).app
+
+
+def build_features(app: ASGIApp, config: ServerConfig) -> Features:
+    """Wrap `app` in every operations feature `config` enables; note which observe the server."""
+    observers: list[ServerObserver] = []
     wrapped = app
     if config.sentry_dsn is not None:
         from pounce.features.errors import SentryCapture
@@ -65,9 +88,10 @@ def apply_features(app: ASGIApp, config: ServerConfig) -> ASGIApp:
     if config.metrics_enabled:
         from pounce.features.metrics import Metrics
 
-        wrapped = Metrics.from_config(wrapped, config)
+        wrapped = metrics = Metrics.from_config(wrapped, config)
+        observers.append(metrics)
     if config.info_endpoint:
         from pounce.features.info import InfoEndpoint
 
         wrapped = InfoEndpoint(wrapped, config)
-    return wrapped
+    return Features(wrapped, observers)

@@ -10,25 +10,37 @@ Series (all prefixed `pounce_`):
 - `response_bytes_total` (response body bytes, after compression);
 - `rate_limited_total` and `shed_total{reason}` (`queue_full`, `queue_timeout`).
 
-With several workers the supervisor points `PROMETHEUS_MULTIPROC_DIR` at a private
-temporary directory before forking; every worker writes its values there and a scrape of
-any worker aggregates all of them (prometheus-client's multiprocess mode), so totals are
-those of the whole server. Gauges count live processes only: a dead worker's files are
-marked by the supervisor. The endpoint is answered before rate limiting and queueing and
-is not itself counted.
+With several workers a scrape of any worker reports the whole server: each worker counts
+in its own memory and leaves a snapshot in the directory its supervisor shares with it
+every 0.1 s (`request_stats`); the scrape sums them, so another worker's numbers are at
+most 0.1 s old. Gauges count live workers only. The supervisor also points
+`PROMETHEUS_MULTIPROC_DIR` at a private directory, so the app's own prometheus-client
+metrics are summed over the workers too and served on the same endpoint. The endpoint is
+answered before rate limiting and queueing and is not itself counted.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 
 from pounce.asgi import ASGIApp, Message, Receive, Scope, Send
 from pounce.config import ServerConfig
-from pounce.features.shared import PROMETHEUS_DIR_ENV, add_connection_listener, send_plain
+from pounce.errors import ConfigurationError
+from pounce.features.request_stats import (
+    RequestStats,
+    Series,
+    Snapshot,
+    SnapshotCollector,
+    merge,
+    read_snapshots,
+    write_snapshot,
+)
+from pounce.features.shared import PROMETHEUS_DIR_ENV, send_plain, shared_dir
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 UNROUTED = "<unrouted>"
@@ -53,49 +65,59 @@ def route_of(scope: Scope) -> str:
 
 
 class Metrics:
-    def __init__(self, app: ASGIApp, *, path: str = "/metrics", multiprocess_dir: str | None = None) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        path: str = "/metrics",
+        multiprocess_dir: str | None = None,
+        shared: Path | None = None,
+    ) -> None:
         self.app = app
         self.path = path
-        self.multiprocess_dir = multiprocess_dir
-        # multiprocess: values live in files, a fresh registry collects them per scrape
-        self.registry: Any = None if multiprocess_dir else CollectorRegistry()
-        reg = self.registry
-        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        labels = ("method", "route", "status")
-        self.requests = Counter("pounce_requests", "HTTP requests answered.", labels, registry=reg)
-        self.duration = Histogram(
-            "pounce_request_duration_seconds", "Time to answer an HTTP request.", labels, registry=reg
-        )
-        self.in_flight = Gauge(
-            "pounce_requests_in_flight", "Requests being answered.", registry=reg, multiprocess_mode="livesum"
-        )
-        self.connections = Gauge(
-            "pounce_open_connections", "Open client connections.", registry=reg, multiprocess_mode="livesum"
-        )
-        self.bytes_sent = Counter("pounce_response_bytes", "Response body bytes sent.", registry=reg)
-        self.rate_limited = Counter(
-            "pounce_rate_limited", "Requests refused by the rate limiter.", registry=reg
-        )
-        self.shed = Counter("pounce_shed", "Requests refused by load shedding.", ("reason",), registry=reg)
-        add_connection_listener(self._on_connection)
+        self.multiprocess_dir = multiprocess_dir  # the app's own prometheus-client metrics
+        self.shared = shared  # where the workers leave their snapshots (None: one process)
+        self.stats = RequestStats()
+        self.pid = os.getpid()
 
     @classmethod
     def from_config(cls, app: ASGIApp, config: ServerConfig) -> Metrics:
-        return cls(app, path=config.metrics_path, multiprocess_dir=os.environ.get(PROMETHEUS_DIR_ENV) or None)
+        try:  # a missing extra fails at startup, not at the first scrape
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            raise ConfigurationError(
+                "metrics_enabled", True, "install the metrics extra: pip install 'chirp-pounce[metrics]'"
+            ) from None
+        return cls(
+            app,
+            path=config.metrics_path,
+            multiprocess_dir=os.environ.get(PROMETHEUS_DIR_ENV) or None,
+            shared=shared_dir(),
+        )
 
-    def _on_connection(self, delta: int) -> None:
-        self.connections.inc(delta)
+    def connections_changed(self, delta: int) -> None:
+        self.stats.open_connections += delta
 
-    def exposition(self) -> tuple[bytes, str]:
+    def tick(self) -> None:
+        """Leave this worker's snapshot for the others' scrapes (nothing to do in one process)."""
+        if self.shared is not None:
+            write_snapshot(self.shared, self.pid, self.stats.snapshot())
+
+    def server_snapshot(self) -> Snapshot:
+        """The whole server's numbers, with this process's own exact to this moment."""
+        own = self.stats.snapshot()
+        if self.shared is None:
+            return own
+        return merge([own, *read_snapshots(self.shared, skip_pid=self.pid)])
+
+    def exposition(self, snapshot: Snapshot) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-        registry = self.registry
-        if registry is None:
+        registry = CollectorRegistry()
+        registry.register(SnapshotCollector(snapshot))
+        if self.multiprocess_dir:
             from prometheus_client import multiprocess
 
-            registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         body = generate_latest(registry)
         if _collectors:
@@ -124,32 +146,31 @@ class Metrics:
                 sent += len(message.get("body", b""))
             await send(message)
 
-        self.in_flight.inc()
+        stats = self.stats
+        stats.in_flight += 1
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            self.in_flight.dec()
+            stats.in_flight -= 1
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            labels = (method, route_of(scope), status)
-            series = self._series.get(labels)
-            if series is None:  # `labels()` validates and locks: do it once per label set
-                values = (labels[0], labels[1], str(status))
-                series = self._series[labels] = (self.requests.labels(*values), self.duration.labels(*values))
-            series[0].inc()
-            series[1].observe(time.perf_counter() - start)
-            if sent:
-                self.bytes_sent.inc(sent)
+            labels = (method, route_of(scope), str(status))
+            series = stats.series.get(labels)
+            if series is None:
+                series = stats.series[labels] = Series()
+            series.observe(time.perf_counter() - start)
+            stats.bytes_sent += sent
             refused = scope.get("pounce.refused")
             if refused == "rate_limit":
-                self.rate_limited.inc()
+                stats.rate_limited += 1
             elif refused:
-                self.shed.labels(refused).inc()
+                stats.shed[refused] = stats.shed.get(refused, 0) + 1
 
     async def _serve(self, scope: Scope, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
             await send_plain(send, 405, "405 Method Not Allowed\n", [(b"allow", b"GET, HEAD")])
             return
-        body, content_type = await anyio.to_thread.run_sync(self.exposition)
+        snapshot = self.server_snapshot()
+        body, content_type = await anyio.to_thread.run_sync(self.exposition, snapshot)
         await send(
             {
                 "type": "http.response.start",

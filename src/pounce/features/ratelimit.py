@@ -57,6 +57,9 @@ def _verdict(tokens: float, rate: float) -> tuple[float, float]:
 
 
 class BucketStore(Protocol):
+    def try_take(self, key: str) -> float | None:
+        """`take()` answered without waiting, or None when only `take()` can answer."""
+
     async def take(self, key: str) -> float:
         """Spend one token of `key`'s bucket; 0.0 if allowed, else seconds until one is due."""
 
@@ -83,8 +86,11 @@ class LocalBuckets:
             self.buckets.popitem(last=False)
         return retry
 
-    async def take(self, key: str) -> float:
+    def try_take(self, key: str) -> float:
         return self.take_now(key, time.monotonic())
+
+    async def take(self, key: str) -> float:
+        return self.try_take(key)
 
     async def aclose(self) -> None:
         return None
@@ -182,7 +188,7 @@ class SharedTable:
         finally:
             fcntl.lockf(self.fd, fcntl.LOCK_UN, length, base)
 
-    async def take(self, key: str) -> float:
+    def try_take(self, key: str) -> float | None:
         lease = self.leases.get(key)
         if lease is not None:
             left, until = lease
@@ -195,8 +201,11 @@ class SharedTable:
             del self.leases[key]
         if len(self.leases) > 4096:  # leases of clients gone quiet
             self.leases.clear()
+        return self.take_now(key, time.monotonic(), wait=False)
+
+    async def take(self, key: str) -> float:
         while True:
-            retry = self.take_now(key, time.monotonic(), wait=False)
+            retry = self.try_take(key)
             if retry is not None:
                 return retry
             await anyio.sleep(0)  # another worker holds this client's set: let other requests run
@@ -249,6 +258,9 @@ class RedisBuckets:
         self.burst = burst
         self._warned = 0.0
 
+    def try_take(self, key: str) -> None:
+        return None  # every answer comes from the Redis server
+
     async def take(self, key: str) -> float:
         try:
             reply = await self.script(keys=[REDIS_KEY_PREFIX + key], args=[repr(self.rate), str(self.burst)])
@@ -293,7 +305,9 @@ class RateLimit:
             return
         client = scope.get("client")
         key = client[0] if client else "-"
-        retry = await self.store.take(key)
+        retry = self.store.try_take(key)
+        if retry is None:
+            retry = await self.store.take(key)
         if retry <= 0:
             await self.app(scope, receive, send)
             return

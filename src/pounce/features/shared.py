@@ -1,5 +1,5 @@
-"""What the features share: small responses, probe exemption, connection hooks, and the
-state directory a supervisor sets up so its worker processes count and limit together.
+"""What the features share: small responses, probe exemption, what they hear from the server,
+and the state directory a supervisor sets up so its worker processes count and limit together.
 """
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 from pounce.asgi import Scope, Send
 from pounce.config import ServerConfig
@@ -50,30 +51,18 @@ def mark_refused(scope: Scope, reason: str) -> None:
     scope["pounce.refused"] = reason
 
 
-# -- connection hooks ----------------------------------------------------------------------
-_listeners: list[Callable[[int], None]] = []
+# -- what a feature hears from the server ----------------------------------------------------
+class ServerObserver(Protocol):
+    """A feature that wants to know about connections and a regular tick of the server."""
+
+    def connections_changed(self, delta: int) -> None:
+        """A connection opened (+1) or closed (-1)."""
+
+    def tick(self) -> None:
+        """Called every `OBSERVER_TICK` seconds by the serving event loop, and once at the end."""
 
 
-def add_connection_listener(listener: Callable[[int], None]) -> None:
-    """Call `listener(+1)` when a connection opens and `listener(-1)` when it closes."""
-    _listeners.append(listener)
-
-
-def remove_connection_listener(listener: Callable[[int], None]) -> None:
-    if listener in _listeners:
-        _listeners.remove(listener)
-
-
-def connection_opened() -> None:
-    """The server calls this when it accepts a connection."""
-    for listener in _listeners:
-        listener(1)
-
-
-def connection_closed() -> None:
-    """The server calls this when a connection ends."""
-    for listener in _listeners:
-        listener(-1)
+OBSERVER_TICK = 0.1
 
 
 # -- state shared by worker processes ------------------------------------------------------
@@ -114,6 +103,10 @@ class SharedState:
         if self.metrics_dir is None:
             return
         from prometheus_client import multiprocess
+
+        from pounce.features.request_stats import retire
+
+        retire(self.path, pid)
 
         try:
             multiprocess.mark_process_dead(pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 import os
@@ -21,6 +22,13 @@ def http_date(timestamp: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(timestamp))
 
 
+@functools.lru_cache(maxsize=64)
+def _media_type_value(media_type: str) -> bytes:
+    """A media type checked and encoded once: most responses share a handful of them."""
+    check_header("content-type", media_type)
+    return media_type.encode("latin-1")
+
+
 class Response:
     """A complete response body held in memory."""
 
@@ -38,8 +46,9 @@ class Response:
         self.headers = MutableHeaders([])
         if media_type is not None:
             self.media_type = media_type
-        for key, value in (headers or {}).items():
-            self.headers[key] = value
+        if headers:
+            for key, value in headers.items():
+                self.headers[key] = value
 
     def set_cookie(
         self,
@@ -76,14 +85,14 @@ class Response:
     def _set_content_type(self) -> list[tuple[bytes, bytes]]:
         """The raw headers, with `content-type` from `media_type` unless one was set."""
         raw = self.headers.raw
-        if self.media_type and all(name != b"content-type" for name, _ in raw):
-            check_header("content-type", self.media_type)
-            raw.append((b"content-type", self.media_type.encode("latin-1")))
+        if self.media_type and not (raw and any(name == b"content-type" for name, _ in raw)):
+            raw.append((b"content-type", _media_type_value(self.media_type)))
         return raw
 
     def _finalize_headers(self) -> list[tuple[bytes, bytes]]:
+        own_headers = bool(self.headers.raw)
         raw = self._set_content_type()
-        if any(name == b"content-length" for name, _ in raw):
+        if own_headers:  # a length the app set is replaced by the body's
             raw[:] = [item for item in raw if item[0] != b"content-length"]
         raw.append((b"content-length", b"%d" % len(self.body)))
         return raw

@@ -259,3 +259,27 @@ def test_lifecycle_hooks_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with serve(app, lifespan="on") as srv:
         assert httpx.get(srv.url + "/ready").status_code == 200
     assert events == ["startup", "shutdown"]
+
+
+def test_response_headers_frame_the_body_they_carry() -> None:
+    app = App(AppConfig())
+
+    @app.route("/stale-length")
+    def stale_length() -> Response:
+        return Response("four", headers={"Content-Length": "99", "X-Kept": "yes"}, media_type="text/plain")
+
+    @app.route("/own-type")
+    def own_type() -> Response:
+        return Response("{}", headers={"content-type": "application/vnd.x+json"})
+
+    with serve(app) as srv, httpx.Client(base_url=srv.url) as client:
+        r = client.get("/stale-length")
+        assert r.text == "four" and r.headers["content-length"] == "4" and r.headers["x-kept"] == "yes"
+        assert r.headers.get_list("content-length") == ["4"]  # replaced, not repeated
+        r = client.get("/own-type")
+        assert r.headers.get_list("content-type") == ["application/vnd.x+json"]
+
+
+def test_a_media_type_with_a_line_break_is_refused() -> None:
+    with pytest.raises(ValueError, match="forbidden character"):
+        Response("x", media_type="text/plain\r\nset-cookie: a=b")._finalize_headers()

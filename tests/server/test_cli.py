@@ -6,6 +6,7 @@ import signal
 import socket
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from helpers.process import run_cli, spawn
 APP = textwrap.dedent(
     """
     import asyncio
+    import sys
     from chirp import App
 
     app = App()
@@ -26,6 +28,7 @@ APP = textwrap.dedent(
 
     @app.route("/slow")
     async def slow() -> str:
+        print("slow handler started", file=sys.stderr, flush=True)
         await asyncio.sleep(1.0)
         return "slow done"
 
@@ -81,9 +84,10 @@ def test_signal_drains_in_flight_requests_then_exits_zero(project: Path, signum:
     thread = threading.Thread(target=lambda: results.append(httpx.get(server.url + "/slow", timeout=10)))
     thread.start()
     try:
-        # wait until the request is in flight: the access log line comes after, so poll the socket state
-        _host, port = server.url.rsplit("//", 1)[1].rsplit(":", 1)
-        _wait_established(int(port))
+        deadline = time.monotonic() + 10  # wait until the request is in the handler
+        while not any("slow handler started" in line for line in server.read_log()):
+            assert time.monotonic() < deadline, "the slow request never reached its handler"
+            time.sleep(0.01)
         server.proc.send_signal(signum)
         thread.join(10)
         assert results and results[0].status_code == 200 and results[0].text == "slow done"
@@ -93,19 +97,6 @@ def test_signal_drains_in_flight_requests_then_exits_zero(project: Path, signum:
             httpx.get(server.url + "/")
     finally:
         server.stop()
-
-
-def _wait_established(port: int) -> None:
-    import time
-
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        with open("/proc/net/tcp") as f:
-            rows = f.read().splitlines()[1:]
-        if any(r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "01" for r in rows):
-            time.sleep(0.2)  # the request head has been sent; give the handler time to start
-            return
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,141 @@
+"""The sans-IO HTTP/1.1 protocol on its own: pipelined requests cut at any byte, answered
+whole or streamed, and every response read back by h11's own client parser."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import h11
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pounce.protocols import http11
+from pounce.protocols.http11 import HTTP11Protocol, Limits
+
+
+@dataclass
+class Exchange:
+    method: str
+    path: str
+    body: bytes
+    style: str  # how the server answers: "whole", "whole-no-length", "streamed"
+
+
+exchanges = st.lists(
+    st.builds(
+        Exchange,
+        method=st.sampled_from(["GET", "POST", "HEAD"]),
+        path=st.from_regex(r"/[a-z]{0,8}", fullmatch=True),
+        body=st.binary(max_size=40),
+        style=st.sampled_from(["whole", "whole-no-length", "streamed"]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def request_bytes(exchange: Exchange, last: bool) -> bytes:
+    body = exchange.body if exchange.method == "POST" else b""
+    head = f"{exchange.method} {exchange.path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n"
+    if last:
+        head += "Connection: close\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+def serve(proto: HTTP11Protocol, chunks: list[bytes], plan: list[Exchange]) -> tuple[bytes, int]:
+    """Drive the protocol the way the connection driver does; return the bytes written and
+    how many requests were answered."""
+    out = b""
+    answered = 0
+    chunks = list(chunks)
+
+    def event() -> http11.Event:
+        while (ev := proto.next_event()) is http11.NEED_DATA:
+            proto.feed(chunks.pop(0) if chunks else b"")
+        return ev
+
+    while True:
+        head = event()
+        if not isinstance(head, http11.RequestHead):
+            assert head in (http11.PEER_CLOSED, http11.PAUSED), head
+            return out, answered
+        body = b""
+        while (part := event()) is not http11.END_OF_BODY:
+            assert isinstance(part, http11.Body), part
+            body += part.data
+        exchange = plan[answered]
+        assert (head.method.decode(), head.target.decode(), body) == (
+            exchange.method,
+            exchange.path,
+            exchange.body if exchange.method == "POST" else b"",
+        )
+        payload = b"%s %s %s" % (head.method, head.target, body)
+        if exchange.style == "streamed":
+            out += proto.response_head(200, [(b"content-type", b"text/plain")])
+            out += proto.response_body(payload[:3]) + proto.response_body(payload[3:]) + proto.response_end()
+        else:
+            headers = [(b"content-type", b"text/plain")]
+            if exchange.style == "whole":
+                headers.append((b"content-length", b"%d" % len(payload)))
+            out += proto.response(200, headers, payload)
+        answered += 1
+        if not proto.keep_alive:
+            return out, answered
+        proto.start_next_cycle()
+
+
+@settings(max_examples=150, deadline=None)
+@given(plan=exchanges, cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=8))
+def test_pipelined_requests_cut_anywhere_get_well_formed_responses(
+    plan: list[Exchange], cuts: list[int]
+) -> None:
+    stream = b"".join(request_bytes(e, i == len(plan) - 1) for i, e in enumerate(plan))
+    points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(points) if b > a]
+
+    out, answered = serve(HTTP11Protocol(Limits()), chunks, plan)
+    assert answered == len(plan)  # every request answered, and only the last one closes
+
+    client = h11.Connection(h11.CLIENT)
+    client.receive_data(out)
+    for i, exchange in enumerate(plan):
+        last = i == len(plan) - 1
+        client.send(
+            h11.Request(method=exchange.method, target=exchange.path,
+                        headers=[("Host", "t")] + ([("Connection", "close")] if last else []))
+        )  # fmt: skip
+        client.send(h11.EndOfMessage())
+        response = client.next_event()
+        assert isinstance(response, h11.Response) and response.status_code == 200
+        headers = dict(response.headers)
+        assert b"date" in headers and headers[b"server"] == b"pounce"
+        assert (headers.get(b"connection") == b"close") == last
+        body = b""
+        while isinstance(ev := client.next_event(), h11.Data):
+            body += ev.data
+        assert isinstance(ev, h11.EndOfMessage)
+        sent = exchange.body if exchange.method == "POST" else b""
+        expected = (
+            b""
+            if exchange.method == "HEAD"
+            else b"%s %s %s" % (exchange.method.encode(), exchange.path.encode(), sent)
+        )
+        assert body == expected
+        if exchange.style != "streamed" and exchange.method != "HEAD":
+            assert headers[b"content-length"] == b"%d" % len(expected)  # a whole body is never chunked
+        if not last:
+            client.start_next_cycle()
+    assert client.next_event() is h11.NEED_DATA  # nothing after the last response
+
+
+def test_a_mismatched_length_is_left_to_h11_which_refuses_it() -> None:
+    proto = HTTP11Protocol(Limits())
+    proto.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert isinstance(proto.next_event(), http11.RequestHead)
+    try:
+        proto.response(200, [(b"content-length", b"99")], b"short")
+    except h11.LocalProtocolError as exc:
+        assert "Content-Length" in str(exc)
+    else:
+        raise AssertionError("a body shorter than its Content-Length was sent")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
+from pounce.features.metrics import Metrics
 from pounce.features.request_stats import (
     BUCKETS,
     RequestStats,
@@ -52,3 +56,17 @@ def test_worker_snapshots_sum_and_a_retired_worker_keeps_its_counters(tmp_path: 
     assert after["series"][0][3] == 7  # its requests still count
     assert (after["in_flight"], after["open_connections"]) == (1, 1)  # its gauges do not
     assert merge(read_snapshots(tmp_path, skip_pid=102))["series"][0][3] == 3
+
+
+def test_a_snapshot_that_cannot_be_written_is_logged_once_and_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = tmp_path / "removed"
+    metrics = Metrics(lambda *a: None, shared=gone)  # type: ignore[arg-type]
+    metrics.tick()
+    metrics.tick()
+    warnings = [r for r in caplog.records if "cannot share this worker's metrics" in r.getMessage()]
+    assert len(warnings) == 1 and str(gone) in warnings[0].getMessage()
+    gone.mkdir()
+    metrics.tick()
+    assert [p.name for p in gone.iterdir()] == [f"stats-{os.getpid()}.json"]

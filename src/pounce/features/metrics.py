@@ -21,6 +21,7 @@ answered before rate limiting and queueing and is not itself counted.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -41,6 +42,8 @@ from pounce.features.request_stats import (
     write_snapshot,
 )
 from pounce.features.shared import PROMETHEUS_DIR_ENV, send_plain, shared_dir
+
+logger = logging.getLogger("pounce.error")
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 UNROUTED = "<unrouted>"
@@ -79,6 +82,7 @@ class Metrics:
         self.shared = shared  # where the workers leave their snapshots (None: one process)
         self.stats = RequestStats()
         self.pid = os.getpid()
+        self._snapshot_failing = False
 
     @classmethod
     def from_config(cls, app: ASGIApp, config: ServerConfig) -> Metrics:
@@ -99,9 +103,22 @@ class Metrics:
         self.stats.open_connections += delta
 
     def tick(self) -> None:
-        """Leave this worker's snapshot for the others' scrapes (nothing to do in one process)."""
-        if self.shared is not None:
+        """Leave this worker's snapshot for the others' scrapes (nothing to do in one process).
+
+        A snapshot that cannot be written (the shared directory removed from under a running
+        server, a full disk) costs the other workers' view of this one, never this worker:
+        the failure is logged once and the next tick tries again.
+        """
+        if self.shared is None:
+            return
+        try:
             write_snapshot(self.shared, self.pid, self.stats.snapshot())
+        except OSError as exc:
+            if not self._snapshot_failing:
+                logger.warning("cannot share this worker's metrics in %s: %s", self.shared, exc)
+            self._snapshot_failing = True
+        else:
+            self._snapshot_failing = False
 
     def server_snapshot(self) -> Snapshot:
         """The whole server's numbers, with this process's own exact to this moment."""

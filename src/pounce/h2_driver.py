@@ -278,10 +278,10 @@ class _StreamSender:
         body = b"" if self.head else bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
         if not self.started:
-            self.started = True
-            self.driver.proto.send_headers(
+            self.driver.proto.send_headers(  # raises for illegal headers: then a 500 can still go out
                 self.stream_id, self.status, self.headers, end_stream=not more and not body
             )
+            self.started = True
             if not more and not body:
                 self._completed()
                 await self.driver.flush()

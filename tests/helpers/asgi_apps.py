@@ -44,6 +44,10 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
         )
         await send({"type": "http.response.body", "body": b"never"})
         return
+    if scope["path"] == "/ctlheader":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-user", b"a\x01b")]})
+        await send({"type": "http.response.body", "body": b"never"})
+        return
     if scope["path"] == "/badname":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"x bad", b"v")]})
         await send({"type": "http.response.body", "body": b"never"})

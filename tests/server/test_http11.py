@@ -241,7 +241,8 @@ def test_silent_connection_is_closed_without_a_response() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/boom", "/silent", "/badheader", "/badname", "/badstatus", "/badlength", "/twolengths"]
+    "path",
+    ["/boom", "/silent", "/badheader", "/ctlheader", "/badname", "/badstatus", "/badlength", "/twolengths"],
 )
 def test_app_failures_become_500(path: str, caplog: pytest.LogCaptureFixture) -> None:
     with serve(echo) as srv:

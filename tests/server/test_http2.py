@@ -208,3 +208,20 @@ def test_tls_handshake_failure_does_not_hurt_the_server(tls_files: tuple[Path, P
         ctx = ssl.create_default_context(cafile=str(cert))
         with httpx.Client(verify=ctx) as client:
             assert client.get(https_url(srv.url) + "/after").text == "GET /after "
+
+
+@pytest.mark.parametrize("path", ["/badheader", "/ctlheader", "/badname"])
+def test_illegal_response_headers_become_500_over_http2_too(
+    tls_files: tuple[Path, Path], path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cert, key = tls_files
+    verify = ssl.create_default_context(cafile=str(cert))
+    with (
+        serve(echo, ssl_certfile=str(cert), ssl_keyfile=str(key)) as srv,
+        httpx.Client(http2=True, verify=verify) as client,
+    ):
+        response = client.get(https_url(srv.url) + path)
+        assert response.http_version == "HTTP/2"
+        assert response.status_code == 500
+        assert "set-cookie" not in response.headers and "x-user" not in response.headers
+        assert client.get(https_url(srv.url) + "/after").text == "GET /after "  # the connection lives on

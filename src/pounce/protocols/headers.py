@@ -15,3 +15,17 @@ def date_header() -> bytes:
     if _cache[0] != now:
         _cache = (now, formatdate(now, usegmt=True).encode())
     return _cache[1]
+
+
+_TOKEN = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# What a field value may hold (RFC 9110, section 5.5): HTAB, space, visible ASCII and obs-text;
+# never CR, LF, NUL or another control character (RFC 9113, section 8.2.1, for HTTP/2 too).
+_FIELD_VALUE = bytes([0x09, *range(0x20, 0x7F), *range(0x80, 0x100)])
+
+
+def illegal_field(name: bytes, value: bytes) -> bool:
+    """Whether a response header must not be sent: its name is not a token, or its value holds
+    a byte no field value may (CR and LF would let an app split the response).
+
+    Two C-speed `translate` calls instead of a regular expression per header."""
+    return not name or bool(name.translate(None, _TOKEN)) or bool(value.translate(None, _FIELD_VALUE))

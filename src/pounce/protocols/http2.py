@@ -16,7 +16,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from pounce.protocols.headers import date_header
+from pounce.protocols.headers import date_header, illegal_field
 from pounce.protocols.http11 import Headers, Limits, Rejected, inspect_head
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -151,6 +151,8 @@ class HTTP2Protocol:
         names = set()
         for name, value in headers:
             name = name.lower()
+            if illegal_field(name, value):  # h2 itself would send a CR or LF in a value
+                raise ValueError(f"illegal response header {name!r}")
             if name in (b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"proxy-connection"):
                 continue  # connection-specific headers are not allowed in HTTP/2
             names.add(name)

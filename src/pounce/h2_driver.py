@@ -222,6 +222,8 @@ class _StreamSender:
         self.complete = False
         self.received_bytes = 0
         self.request_complete_sent = False
+        self.declared: int | None = None  # the response's Content-Length, which the body must meet
+        self.body_sent = 0
 
     async def receive(self) -> Message:
         stream = self.stream
@@ -268,6 +270,8 @@ class _StreamSender:
                 raise RuntimeError("http.response.start sent twice")
             self.status = int(message["status"])
             self.headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
+            bodiless = self.head or self.status in (204, 304)
+            self.declared = None if bodiless else http2.declared_length(self.headers)
             return
         if kind != "http.response.body":
             raise RuntimeError(f"unexpected ASGI message type {kind!r}")
@@ -277,6 +281,11 @@ class _StreamSender:
             raise RuntimeError("http.response.body sent after the response completed")
         body = b"" if self.head else bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
+        self.body_sent += len(body)
+        if self.declared is not None and (
+            self.body_sent > self.declared or (not more and self.body_sent < self.declared)
+        ):  # before the headers go out this becomes a 500; after, a reset stream
+            raise ValueError(f"{self.body_sent} body bytes for a declared Content-Length of {self.declared}")
         if not self.started:
             self.driver.proto.send_headers(  # raises for illegal headers: then a 500 can still go out
                 self.stream_id, self.status, self.headers, end_stream=not more and not body

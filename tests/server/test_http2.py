@@ -210,8 +210,11 @@ def test_tls_handshake_failure_does_not_hurt_the_server(tls_files: tuple[Path, P
             assert client.get(https_url(srv.url) + "/after").text == "GET /after "
 
 
-@pytest.mark.parametrize("path", ["/badheader", "/ctlheader", "/badname"])
-def test_illegal_response_headers_become_500_over_http2_too(
+@pytest.mark.parametrize(
+    "path",
+    ["/badheader", "/ctlheader", "/badname", "/badstatus", "/boom", "/silent", "/badlength", "/twolengths"],
+)
+def test_app_errors_and_illegal_responses_become_500_over_http2_too(
     tls_files: tuple[Path, Path], path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     cert, key = tls_files
@@ -225,3 +228,21 @@ def test_illegal_response_headers_become_500_over_http2_too(
         assert response.status_code == 500
         assert "set-cookie" not in response.headers and "x-user" not in response.headers
         assert client.get(https_url(srv.url) + "/after").text == "GET /after "  # the connection lives on
+
+
+def test_a_streamed_body_short_of_its_content_length_resets_the_stream(tls_files: tuple[Path, Path]) -> None:
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+        await send({"type": "http.response.body", "body": b"four", "more_body": True})
+        await send({"type": "http.response.body", "body": b"more"})  # 8 of the 10 declared
+
+    cert, key = tls_files
+    verify = ssl.create_default_context(cafile=str(cert))
+    with (
+        serve(app, lifespan="off", ssl_certfile=str(cert), ssl_keyfile=str(key)) as srv,
+        httpx.Client(http2=True, verify=verify) as client,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        client.get(https_url(srv.url) + "/")  # never taken for a complete 8-byte response

@@ -22,6 +22,20 @@ from pounce.protocols.http11 import Headers, Limits, Rejected, inspect_head
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
+def declared_length(headers: Headers) -> int | None:
+    """The body length a response's own `content-length` headers declare, or None.
+
+    h2 sends whatever it is given; a length the body then does not match makes the response
+    malformed (RFC 9113, section 8.1.1), so the driver holds the app to it.
+    """
+    values = {value.strip() for name, value in headers if name == b"content-length"}
+    if not values:
+        return None
+    if len(values) > 1 or not next(iter(values)).isdigit():
+        raise ValueError(f"invalid content-length in the response: {sorted(values)!r}")
+    return int(next(iter(values)))
+
+
 @dataclass(frozen=True, slots=True)
 class StreamRequest:
     stream_id: int
@@ -147,6 +161,8 @@ class HTTP2Protocol:
         return self._conn.data_to_send()
 
     def send_headers(self, stream_id: int, status: int, headers: Headers, end_stream: bool = False) -> None:
+        if not 200 <= status <= 999:  # h2 would send any number, 42 or a 1xx as the final answer
+            raise ValueError(f"status code {status} cannot answer an HTTP/2 request")
         out: Headers = [(b":status", str(status).encode())]
         names = set()
         for name, value in headers:

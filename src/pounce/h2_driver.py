@@ -270,8 +270,10 @@ class _StreamSender:
                 raise RuntimeError("http.response.start sent twice")
             self.status = int(message["status"])
             self.headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", ())]
-            bodiless = self.head or self.status in (204, 304)
-            self.declared = None if bodiless else http2.declared_length(self.headers)
+            if self.status in (204, 304):
+                self.declared = 0  # these never carry content, whatever their headers say
+            else:
+                self.declared = None if self.head else http2.declared_length(self.headers)
             return
         if kind != "http.response.body":
             raise RuntimeError(f"unexpected ASGI message type {kind!r}")

@@ -67,6 +67,10 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
         )
         await send({"type": "http.response.body", "body": b"short"})
         return
+    if scope["path"] == "/nocontent-body":
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b"not for a 204"})
+        return
     if scope["path"] == "/nolength":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"whole body"})

@@ -242,7 +242,17 @@ def test_silent_connection_is_closed_without_a_response() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/boom", "/silent", "/badheader", "/ctlheader", "/badname", "/badstatus", "/badlength", "/twolengths"],
+    [
+        "/boom",
+        "/silent",
+        "/badheader",
+        "/ctlheader",
+        "/badname",
+        "/badstatus",
+        "/badlength",
+        "/twolengths",
+        "/nocontent-body",
+    ],
 )
 def test_app_failures_become_500(path: str, caplog: pytest.LogCaptureFixture) -> None:
     with serve(echo) as srv:

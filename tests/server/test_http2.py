@@ -212,7 +212,17 @@ def test_tls_handshake_failure_does_not_hurt_the_server(tls_files: tuple[Path, P
 
 @pytest.mark.parametrize(
     "path",
-    ["/badheader", "/ctlheader", "/badname", "/badstatus", "/boom", "/silent", "/badlength", "/twolengths"],
+    [
+        "/badheader",
+        "/ctlheader",
+        "/badname",
+        "/badstatus",
+        "/boom",
+        "/silent",
+        "/badlength",
+        "/twolengths",
+        "/nocontent-body",
+    ],
 )
 def test_app_errors_and_illegal_responses_become_500_over_http2_too(
     tls_files: tuple[Path, Path], path: str, caplog: pytest.LogCaptureFixture

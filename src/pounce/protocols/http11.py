@@ -90,10 +90,11 @@ def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts |
         return Rejected(431, "too many request header fields")
     size = 0
     content_length: int | None = None
-    chunked = expects_continue = upgrade = connection_upgrade = close = False
+    chunked = expects_continue = upgrade = connection_upgrade = close = has_length = False
     for name, value in headers:
         size += len(name) + len(value) + 4
         if name == b"content-length":
+            has_length = True
             content_length = int(value) if value.isdigit() else None
         elif name == b"transfer-encoding":
             chunked = True
@@ -107,6 +108,8 @@ def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts |
             close = close or b"close" in tokens
     if size > limits.max_header_size:
         return Rejected(431, "request header fields too large")
+    if chunked and has_length:  # two framings: the way requests are smuggled past a proxy
+        return Rejected(400, "request has both Content-Length and Transfer-Encoding")
     if content_length is not None and content_length > limits.max_body_size:
         return Rejected(413, "declared Content-Length exceeds max_body_size")
     return HeadFacts(content_length, chunked, expects_continue, upgrade and connection_upgrade, close)

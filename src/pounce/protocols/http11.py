@@ -254,19 +254,24 @@ class HTTP11Protocol:
 
     def response_head(self, status: int, headers: Headers, *, close: bool = False) -> bytes:
         """Bytes of the status line and headers, framed by h11 for a streamed body."""
+        out, _ = self._headers_out(headers, close)
+        return self._send_head(status, out)
+
+    def _send_head(self, status: int, out: Headers) -> bytes:
         if not 100 <= status <= 999:
             raise h11.LocalProtocolError(f"status code {status} is out of range")
-        out, _ = self._headers_out(headers, close)
         response = h11.Response(status_code=status, headers=out, reason=reason_phrase(status), _parsed=True)
         return self._conn.send(response) or b""
 
     def response(self, status: int, headers: Headers, body: bytes, *, close: bool = False) -> bytes:
         """A whole response in one go: head, body (none for HEAD) and end."""
+        keep_alive = self._client_keep_alive and not close
+        out, framing = self._headers_out(headers, not keep_alive)
         if self._plain_status(status) and self._conn.our_state is h11.SEND_RESPONSE:
-            whole = self._whole_response(status, headers, body, close)
+            whole = self._whole_response(status, out, framing, body, keep_alive)
             if whole is not None:
                 return whole
-        data = self.response_head(status, headers, close=close)
+        data = self._send_head(status, out)  # h11 frames it (and refuses what it must)
         if body and not self._head_request:
             data += self._conn.send(h11.Data(data=body)) or b""
         return data + (self._conn.send(h11.EndOfMessage()) or b"")
@@ -275,10 +280,10 @@ class HTTP11Protocol:
         """A final status whose body is sent as given (not HEAD, 204 or 304)."""
         return 200 <= status <= 999 and status != 204 and status != 304 and not self._head_request
 
-    def _whole_response(self, status: int, headers: Headers, body: bytes, close: bool) -> bytes | None:
+    def _whole_response(
+        self, status: int, out: Headers, framing: _Framing, body: bytes, keep_alive: bool
+    ) -> bytes | None:
         """The response's bytes written here, or None when its framing is h11's to decide."""
-        keep_alive = self._client_keep_alive and not close
-        out, framing = self._headers_out(headers, not keep_alive)
         if framing.connection or framing.transfer_encoding:
             return None
         length = b"%d" % len(body)

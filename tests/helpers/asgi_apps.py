@@ -28,6 +28,19 @@ async def read_body(receive: Any) -> bytes:
             return body
 
 
+# Responses `echo` answers on these paths as given: most must not be sent as they are.
+CANNED: dict[str, tuple[int, list[tuple[bytes, bytes]], bytes]] = {
+    "/badheader": (200, [(b"x-user", b"a\r\nset-cookie: x=1")], b"never"),
+    "/ctlheader": (200, [(b"x-user", b"a\x01b")], b"never"),
+    "/badname": (200, [(b"x bad", b"v")], b"never"),
+    "/badstatus": (42, [], b"never"),
+    "/badlength": (200, [(b"content-length", b"99")], b"short"),
+    "/twolengths": (200, [(b"content-length", b"5"), (b"content-length", b"6")], b"short"),
+    "/nocontent-body": (204, [], b"not for a 204"),
+    "/nolength": (200, [], b"whole body"),  # fine: framed by the server
+}
+
+
 async def echo(scope: Any, receive: Any, send: Any) -> None:
     """Echo the method, path and body; `/slow` waits for a release event first."""
     if scope["type"] == "lifespan":
@@ -38,42 +51,11 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
         raise RuntimeError("boom")
     if scope["path"] == "/silent":
         return
-    if scope["path"] == "/badheader":
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"x-user", b"a\r\nset-cookie: x=1")]}
-        )
-        await send({"type": "http.response.body", "body": b"never"})
-        return
-    if scope["path"] == "/ctlheader":
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-user", b"a\x01b")]})
-        await send({"type": "http.response.body", "body": b"never"})
-        return
-    if scope["path"] == "/badname":
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"x bad", b"v")]})
-        await send({"type": "http.response.body", "body": b"never"})
-        return
-    if scope["path"] == "/badstatus":
-        await send({"type": "http.response.start", "status": 42, "headers": []})
-        await send({"type": "http.response.body", "body": b"never"})
-        return
-    if scope["path"] in ("/badlength", "/twolengths"):
-        lengths = [b"99"] if scope["path"] == "/badlength" else [b"5", b"6"]
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", n) for n in lengths],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"short"})
-        return
-    if scope["path"] == "/nocontent-body":
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b"not for a 204"})
-        return
-    if scope["path"] == "/nolength":
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"whole body"})
+    canned = CANNED.get(scope["path"])
+    if canned is not None:
+        status, headers, canned_body = canned
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": canned_body})
         return
     if scope["path"].startswith("/sleep/"):
         await anyio.sleep(float(scope["path"].split("/")[2]))

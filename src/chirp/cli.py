@@ -91,9 +91,9 @@ def run(
     """Serve APP (module:attr) with pounce."""
     from chirp.app import App, ContractViolation
     from chirp.serving import server_config
-    from pounce.cpus import available_cpus
     from pounce.logs import configure_logging
     from pounce.runner import RELOAD_CHILD_ENV, reload_loop, serve_imported, serve_workers
+    from pounce.workers import worker_count
 
     if production:
         # Before the import: an app built with AppConfig.from_env() (and the middleware
@@ -148,7 +148,7 @@ def run(
     if cfg.reload and not os.environ.get(RELOAD_CHILD_ENV):
         sys.exit(reload_loop(cfg, [sys.executable, "-m", "chirp", *sys.argv[1:]]))
     cfg = cfg.replace(reload=False)
-    count = cfg.workers or available_cpus()
+    count = worker_count(cfg.workers)
     try:
         if count > 1:
             sys.exit(serve_workers(cfg, count, prepare))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
-import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -128,14 +127,6 @@ class ServerConfig:
             data.update(read_config_file(Path(path)))
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_mapping(data, source)
-
-
-def effective_worker_mode(worker_mode: str) -> str:
-    """`auto` is async on the GIL build and sync on free-threaded Python."""
-    if worker_mode != "auto":
-        return worker_mode
-    gil_enabled = getattr(sys, "_is_gil_enabled", None)
-    return "sync" if gil_enabled is not None and not gil_enabled() else "async"
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

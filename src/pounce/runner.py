@@ -15,12 +15,12 @@ from typing import Any
 import anyio
 
 from pounce.asgi import LifespanError
-from pounce.config import ServerConfig, effective_worker_mode
-from pounce.cpus import available_cpus
+from pounce.config import ServerConfig
 from pounce.importer import import_app
 from pounce.logs import configure_logging
 from pounce.server import Server
 from pounce.supervisor import Supervisor
+from pounce.workers import effective_worker_mode, worker_count
 
 logger = logging.getLogger("pounce.error")
 
@@ -33,7 +33,7 @@ def serve_app(config: ServerConfig) -> int:
     configure_logging(config.log_level, "text", access_format=config.access_log_format)
     if config.reload:
         return reload_loop(config)
-    workers = config.workers or available_cpus()
+    workers = worker_count(config.workers)
     if workers > 1:
         return serve_workers(config, workers)
     app = import_app(config.app)

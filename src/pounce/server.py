@@ -17,11 +17,12 @@ from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from pounce.asgi import ASGI_VERSION, ASGIApp, Lifespan, LifespanError, ServerState
-from pounce.config import ServerConfig, effective_worker_mode
+from pounce.config import ServerConfig
 from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection, _h2_available
 from pounce.features import OBSERVER_TICK, build_features
 from pounce.sockets import bind_socket
 from pounce.transport import ProtocolStream
+from pounce.workers import effective_worker_mode
 
 logger = logging.getLogger("pounce.error")
 

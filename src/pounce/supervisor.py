@@ -23,11 +23,12 @@ from typing import Any
 import anyio
 
 from pounce.asgi import LifespanError
-from pounce.config import ServerConfig, effective_worker_mode
+from pounce.config import ServerConfig
 from pounce.errors import AppImportError
 from pounce.features.shared import SharedState
 from pounce.server import Server
 from pounce.sockets import bind_socket
+from pounce.workers import effective_worker_mode
 
 logger = logging.getLogger("pounce.error")
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chirp.contracts.model import ENVIRONMENTS, Location
 from pounce.errors import ConfigurationError
+from pounce.workers import worker_count
 
 if TYPE_CHECKING:
     from chirp.app import MiddlewareEntry
@@ -149,7 +149,7 @@ class Snapshot:
             configured = self.config.workers
         else:
             configured = 1
-        return configured if configured > 0 else available_cpus()
+        return worker_count(configured)
 
     @functools.cached_property
     def source_texts(self) -> tuple[tuple[str, str], ...]:
@@ -181,28 +181,6 @@ def middleware_class(module: str, name: str) -> type | None:
         return None
     cls = getattr(mod, name, None)
     return cls if isinstance(cls, type) else None
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (affinity, then cgroup quota), at least 1."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        count = os.cpu_count() or 1
-    try:
-        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as fh:
-            quota, period = fh.read().split()[:2]
-        if quota != "max":
-            count = min(count, max(1, int(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, count)
-
-
-def free_threaded() -> bool:
-    """True on a free-threaded interpreter running with the GIL disabled."""
-    probe = getattr(sys, "_is_gil_enabled", None)
-    return probe is not None and not probe()
 
 
 def _features(app: Any) -> frozenset[str]:

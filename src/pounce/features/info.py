@@ -15,8 +15,9 @@ from dataclasses import asdict
 from typing import Any
 
 from pounce.asgi import ASGIApp, Receive, Scope, Send
-from pounce.config import INFO_PATH, ServerConfig, effective_worker_mode
+from pounce.config import INFO_PATH, ServerConfig
 from pounce.features.shared import send_plain
+from pounce.workers import effective_worker_mode
 
 
 class InfoEndpoint:

@@ -5,16 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from chirp.contracts.model import Finding, Location, Severity, levels, rule
-from chirp.contracts.snapshot import Snapshot, free_threaded
+from chirp.contracts.snapshot import Snapshot
+from pounce.workers import effective_worker_mode
 
 E, W = Severity.ERROR, Severity.WARNING
-
-
-def effective_mode(mode: str) -> str:
-    """`auto` is async on the GIL build and sync on free-threaded Python."""
-    if mode == "auto":
-        return "sync" if free_threaded() else "async"
-    return mode
 
 
 def _hook_location(fn: object) -> Location | None:
@@ -34,7 +28,7 @@ def sync_mode(snap: Snapshot) -> Iterator[Finding]:
     if not snap.worker_hooks:
         return
     mode = snap.worker_mode()
-    if effective_mode(mode) != "sync":
+    if effective_worker_mode(mode) != "sync":
         return
     why = (
         "worker_mode='sync'"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from chirp.contracts.model import Finding, Severity, everywhere, levels, rule
-from chirp.contracts.snapshot import Snapshot, available_cpus
+from chirp.contracts.snapshot import Snapshot
+from pounce.workers import available_cpus
 
 E, W = Severity.ERROR, Severity.WARNING
 FD_HEADROOM = 64  # descriptors kept for listening sockets, logs, files and pools

@@ -1,9 +1,14 @@
-"""How many CPUs this process may really use (affinity mask and cgroup quota)."""
+"""How many workers a launch runs and in which mode.
+
+One answer for the server, its banner and the contract rules, so a check never counts
+workers or resolves `worker_mode="auto"` differently from the server that will run them.
+"""
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 
 
@@ -20,6 +25,24 @@ def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
     if quota is not None:
         count = min(count, max(1, math.ceil(quota)))
     return max(1, count)
+
+
+def worker_count(configured: int) -> int:
+    """Workers that will run: `configured`, or the available CPUs when it is 0 (auto)."""
+    return configured if configured > 0 else available_cpus()
+
+
+def free_threaded() -> bool:
+    """True on a free-threaded interpreter running with the GIL disabled."""
+    probe = getattr(sys, "_is_gil_enabled", None)
+    return probe is not None and not probe()
+
+
+def effective_worker_mode(worker_mode: str) -> str:
+    """`auto` is async on the GIL build and sync on free-threaded Python."""
+    if worker_mode != "auto":
+        return worker_mode
+    return "sync" if free_threaded() else "async"
 
 
 def _cgroup_quota(root: Path) -> float | None:

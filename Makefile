@@ -1,12 +1,14 @@
 # Quick start: `make run` serves the example app; `make test` runs the whole test suite.
+# Another Python: `make test PY=python3.14 VENV=.venv-3.14` (MKVENV if its venv needs a helper).
 PY ?= python3
 VENV ?= .venv
+MKVENV ?= $(PY) -m venv
 BIN := $(VENV)/bin
 
 .PHONY: install run test lint clean
 
 $(BIN)/chirp: pyproject.toml
-	$(PY) -m venv $(VENV)
+	$(MKVENV) $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
@@ -26,4 +28,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf .venv .venv-* build *.egg-info src/*.egg-info

@@ -100,6 +100,9 @@ def test_full_project_has_app_tests_image_and_manifest(full_project: Path) -> No
     dockerfile = (full_project / "Dockerfile").read_text()
     assert 'CMD ["chirp", "run", "app:app", "--production"' in dockerfile
     assert "USER 10001" in dockerfile
+    image_python = re.search(r"^FROM python:(\d+\.\d+)-slim$", dockerfile, re.M)
+    assert image_python is not None and image_python[1] in supported_pythons()
+    assert image_python[1] == max(supported_pythons(), key=lambda v: tuple(map(int, v.split("."))))
     manifest = (full_project / "k8s/deployment.yaml").read_text()
     assert "kind: Deployment" in manifest and "kind: Service" in manifest
     assert re.search(r"livenessProbe:\s+httpGet:\s+path: /health", manifest)
@@ -111,6 +114,12 @@ def test_full_project_has_app_tests_image_and_manifest(full_project: Path) -> No
     assert "__pycache__/" in (full_project / ".gitignore").read_text()
     for path in full_project.rglob("*.py"):
         compile(path.read_text(), str(path), "exec")
+
+
+def supported_pythons() -> list[str]:
+    """The versions the package's classifiers promise (and CI runs)."""
+    text = (REPO / "pyproject.toml").read_text()
+    return re.findall(r'"Programming Language :: Python :: (3\.\d+)"', text)
 
 
 def test_minimal_project_is_one_app_file_and_a_readme(minimal_project: Path) -> None:

@@ -6,6 +6,7 @@ import functools
 import html
 import inspect
 import logging
+import os
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,12 +22,14 @@ from chirp.request import ClientDisconnected, Request
 from chirp.responses import HTMLResponse, PlainTextResponse, Response
 from chirp.routing import Route, Router
 from pounce.asgi import Receive, Scope, Send
+from pounce.errors import StartupFailed
 
 if TYPE_CHECKING:
     from chirp.contracts.model import Report, Rule, Severity
     from chirp.contracts.suppress import Suppression
     from chirp.db import Database
     from chirp.realtime.backplane import Backplane
+    from pounce.config import ServerConfig
 
 logger = logging.getLogger("chirp.app")
 
@@ -41,16 +44,34 @@ class MiddlewareEntry:
     site: SourceSite | None
 
 
-class ContractViolation(RuntimeError):
-    """Freeze found ERROR findings in the app's own env; the message is the rendered report."""
+class ContractViolation(StartupFailed):
+    """Freeze found ERROR findings in the app's own env.
 
-    def __init__(self, report: Report, rendered: str) -> None:
+    `detail` is the rendered report; `hint` names `command`, the `chirp check` invocation
+    that reproduces the verdict.
+    """
+
+    def __init__(self, report: Report, rendered: str, command: str) -> None:
         self.report = report
-        super().__init__(rendered)
+        self.command = command
+        errors = report.counts.get("error", 0)
+        super().__init__(
+            f"the app failed its contract check ({errors} error(s) in {report.env})",
+            detail=rendered,
+            hint=f"run `{command}` for details",
+        )
+
+    def full_text(self) -> str:
+        """Everything in one string, for channels that carry only one (the ASGI lifespan)."""
+        return f"{self.detail.rstrip()}\n{self}; {self.hint}"
 
 
 class App:
     """A chirp application: one ASGI callable served by pounce."""
+
+    # Startup hooks, services and the freeze-time contract check run in the ASGI lifespan,
+    # so pounce refuses to serve an App with `lifespan="off"`.
+    lifespan_required = True
 
     def __init__(
         self,
@@ -85,6 +106,7 @@ class App:
         self.frozen = False
         self.started = False
         self.freeze_report: Report | None = None
+        self._admitted = False  # the freeze-time contract check passed: requests may be served
         self._entry: Callable[[Request], Awaitable[Response]] | None = None
         self._probes: dict[str, str] = {}
 
@@ -192,13 +214,25 @@ class App:
         self._ensure_open("override a severity")
         self.severity_overrides[rule_id] = severity
 
-    def check(self, env: str | None = None, deploy: bool = False, warnings_as_errors: bool = False) -> Report:
-        """Run the contract rules against this app; never prints. Freezes the app."""
+    def check(
+        self,
+        env: str | None = None,
+        deploy: bool = False,
+        warnings_as_errors: bool = False,
+        *,
+        server: ServerConfig | None = None,
+    ) -> Report:
+        """Run the contract rules against this app; never prints. Freezes the app.
+
+        `server` is the pounce configuration the app will be served with, for the worker,
+        bind and TLS rules; without it, pounce.toml / `[tool.pounce]` beside the app, else
+        what the AppConfig implies (as `chirp run` and `app.run()` derive it).
+        """
         from chirp.contracts.runner import check_app
 
         if not self.frozen:
             self._freeze_structure()
-        return check_app(self, env=env, deploy=deploy, warnings_as_errors=warnings_as_errors)
+        return check_app(self, env=env, deploy=deploy, warnings_as_errors=warnings_as_errors, server=server)
 
     # -- freeze ----------------------------------------------------------------------------
     def _freeze_structure(self) -> None:
@@ -219,42 +253,63 @@ class App:
             entry = _wrap(item.middleware, entry)
         self._entry = entry
 
-    def freeze(self) -> None:
-        """Lock registration and run the contract check in the app's own env.
+    def pounce_defaults(self) -> dict[str, Any]:
+        """The server settings this app's config implies; pounce layers its file and flags above."""
+        from chirp.serving import server_settings
 
-        An ERROR finding aborts with `ContractViolation`, whose message is the report.
+        return server_settings(self.config)
+
+    def pounce_preflight(self, config: ServerConfig) -> None:
+        """pounce calls this once after the import, before it listens or forks: the freeze-time
+        contract check against the settings it will serve with (a failure refuses the launch)."""
+        if self.import_path is None and config.app:
+            self.import_path = config.app
+        self.freeze(config)
+
+    def freeze(self, server: ServerConfig | None = None) -> None:
+        """Lock registration and run the contract check in the app's own env, once.
+
+        `server` is the configuration the app is about to be served with (see `check`).
+        An ERROR finding raises `ContractViolation`, whose message is the report, now and on
+        every later call: an app that failed its check never serves a request.
         """
-        if self.frozen:
-            return
-        self._freeze_structure()
-        from chirp.contracts.render.text import render_text
+        if self.freeze_report is None:
+            report = self.check(server=server)
+            self.freeze_report = report
+            from chirp.contracts.telemetry import publish
 
-        report = self.check()
-        self.freeze_report = report
-        from chirp.contracts.telemetry import publish
+            publish(self, report)  # posture as telemetry: gauges for /metrics and one JSON log line
+            if report.ok and report.findings:
+                from chirp.contracts.render.text import render_text
 
-        publish(self, report)  # posture as telemetry: gauges for /metrics and one JSON log line
-        if not report.ok:
-            raise ContractViolation(report, render_text(report, color=False))
-        if report.findings:
-            logger.warning("%s", render_text(report, color=False))
+                logger.warning("%s", render_text(report, color=False))
+        if not self.freeze_report.ok:
+            from chirp.contracts.render.text import render_text
+
+            target = self.import_path or (server.app if server is not None else "") or _guess_target(self)
+            raise ContractViolation(
+                self.freeze_report,
+                render_text(self.freeze_report, color=False),
+                check_command(target, self.config.env),
+            )
+        self._admitted = True
 
     # -- serving ---------------------------------------------------------------------------
     def run(self, host: str | None = None, port: int | None = None) -> None:
         """Serve with pounce: development → one auto-reloading worker; otherwise the configured workers."""
         from chirp.serving import run_app
 
-        self.freeze()
         run_app(self, host=host, port=port)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.frozen:
-            self.freeze()
         kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if not self._admitted:
+            self.freeze()  # served without lifespan: check now; a failed check raises every time
         if kind == "http":
             await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
         elif kind == "pounce.worker.startup":
             await self._worker_hooks(self.worker_startup_hooks, scope)
         elif kind == "pounce.worker.shutdown":
@@ -332,10 +387,16 @@ class App:
             return
         await send_probe(scope, send, 200, "ready\n")
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    self.freeze(_served_with(scope))
+                except ContractViolation as exc:
+                    # The server prints the report and exits before accepting a connection.
+                    await send({"type": "lifespan.startup.failed", "message": exc.full_text()})
+                    return
                 try:
                     await self._start_services()
                     for hook in self.startup_hooks:
@@ -392,6 +453,29 @@ class App:
                 logger.exception(
                     "worker %s: %s hook failed", scope.get("worker_id"), getattr(hook, "__name__", hook)
                 )
+
+
+def check_command(target: str, env: str) -> str:
+    """The `chirp check` invocation that judges `target` as a launch in `env` does."""
+    if env == "production":
+        return f"chirp check {target} --deploy"
+    return f"chirp check {target}" + ("" if env == "development" else f" --env {env}")
+
+
+def _guess_target(app: App) -> str:
+    """`module:attr` for an app started by `app.run()` in a script: where it was built."""
+    import sys
+
+    module = sys.modules.get("__main__")
+    name = next((k for k, v in vars(module).items() if v is app), "app") if module else "app"
+    stem = os.path.splitext(os.path.basename(app.site.file))[0] if app.site else "app"
+    return f"{stem}:{name}"
+
+
+def _served_with(scope: Scope) -> ServerConfig | None:
+    """The configuration pounce serves this app with, from the lifespan scope (None elsewhere)."""
+    state = scope.get("extensions", {}).get("pounce.server")
+    return getattr(state, "config", None)
 
 
 def _wrap(middleware: Middleware, call_next: CallNext) -> CallNext:

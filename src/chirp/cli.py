@@ -88,17 +88,19 @@ def run(
     rate_limit: bool,
     queue: bool,
 ) -> None:
-    """Serve APP (module:attr) with pounce."""
-    from chirp.app import App, ContractViolation
-    from chirp.serving import server_config
-    from pounce.logs import configure_logging
-    from pounce.runner import RELOAD_CHILD_ENV, reload_loop, serve_imported, serve_workers
-    from pounce.workers import worker_count
+    """Serve APP (module:attr) with pounce.
 
-    if production:
-        # Before the import: an app built with AppConfig.from_env() (and the middleware
-        # it builds from that config) then starts in the production posture.
-        os.environ.setdefault("CHIRP_ENV", "production")
+    Exit codes: 0 stopped cleanly; 1 the app could not be imported or the server could not
+    start (bind, TLS); 2 a usage or configuration error; 3 the app refused to start (its
+    contract check found errors, or a startup hook failed).
+    """
+    from chirp.app import App
+    from chirp.config import production_posture
+    from chirp.serving import server_config
+    from pounce.config import ServerConfig
+    from pounce.logs import configure_logging
+    from pounce.runner import RELOAD_CHILD_ENV, reload_loop, serve_loaded
+
     features = {
         name: True
         for name, on in (
@@ -108,50 +110,48 @@ def run(
         )
         if on
     }
+    flags: dict[str, Any] = {"host": host, "port": port, "workers": workers, "reload": reload, **features}
+    try:  # every flag is checked before the app is imported
+        ServerConfig(**{k: v for k, v in flags.items() if v is not None})
+    except ConfigurationError as exc:
+        fail(str(exc), "fix the flag", 2)
+    if production:
+        # Before the import: an app built with AppConfig.from_env() (and the middleware it
+        # builds from that config) then starts in the production posture, as
+        # `chirp check --deploy` imports it; the flag wins over an exported CHIRP_ENV.
+        os.environ["CHIRP_ENV"] = "production"
 
-    def prepare() -> App:
-        """Import the app and apply the flags; run again by every new worker generation."""
+    def load() -> App:
+        """Import the app and apply the flags to its config (before its freeze-time check)."""
         try:
             app = load_chirp_app(app_path)
         except AppImportError as exc:
             fail(exc.message, exc.hint, 1)
+        except ConfigurationError as exc:  # raised by the app while it was built
+            fail(str(exc), "fix the setting or its CHIRP_* variable", 2)
         if not isinstance(app, App):
             fail(f"{app_path} is not a chirp App", "use `pounce serve --app` for other ASGI apps", 2)
         if app.frozen:
             return app
-        changes: dict[str, object] = dict(features)  # before freeze, so the contract check sees them
-        if production:
-            secret = os.environ.get("CHIRP_SECRET_KEY") or app.config.secret_key
-            if not secret:
-                fail("--production needs a secret key", "export CHIRP_SECRET_KEY=<32+ random characters>", 2)
-            changes.update(env="production", debug=False, secret_key=secret)
+        if production and not (app.config.secret_key or os.environ.get("CHIRP_SECRET_KEY")):
+            fail("--production needs a secret key", "export CHIRP_SECRET_KEY=<32+ random characters>", 2)
         try:
-            app.config = app.config.replace(**changes)
+            config = production_posture(app.config) if production else app.config
+            app.config = config.replace(**features)
         except ConfigurationError as exc:
             fail(str(exc), "fix the setting or the CHIRP_* variable", 2)
-        try:
-            app.freeze()
-        except ContractViolation as exc:
-            click.echo(str(exc), err=True)
-            fail("the app failed its contract check", f"run `chirp check {app_path}` for details", 1)
         return app
 
     configure_logging("info", "text")  # so the freeze-time contract log line is not lost
-    app = prepare()
+    app = load()
     try:
-        cfg = server_config(
-            app.config, app_path, host=host, port=port, workers=workers, reload=reload, **features
-        )
+        cfg = server_config(app.config, app_path, **flags)
     except ConfigurationError as exc:
-        fail(str(exc), "fix the flag", 2)
+        fail(str(exc), "fix the setting or the CHIRP_* variable", 2)
     configure_logging(cfg.log_level, "text", access_format=cfg.access_log_format)
     if cfg.reload and not os.environ.get(RELOAD_CHILD_ENV):
-        sys.exit(reload_loop(cfg, [sys.executable, "-m", "chirp", *sys.argv[1:]]))
-    cfg = cfg.replace(reload=False)
-    count = worker_count(cfg.workers)
-    try:
-        if count > 1:
-            sys.exit(serve_workers(cfg, count, prepare))
-        sys.exit(serve_imported(app, cfg))
+        sys.exit(reload_loop(cfg, [sys.executable, "-m", "chirp", *sys.argv[1:]]))  # the child checks
+    try:  # a reload's workers import afresh (`load`); their lifespan startup checks them
+        sys.exit(serve_loaded(app, cfg.replace(reload=False), load))
     except OSError as exc:
         fail(str(exc), "", 1)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
@@ -199,6 +202,57 @@ def parse_env_value(var: str, raw: str, hint: Any) -> Any:
         raise ConfigurationError(var, raw, f"expected {kind}") from None
 
 
+def production_posture(config: AppConfig, *, validated: bool = True) -> AppConfig:
+    """`config` as a production launch runs it: `env="production"` and, when it has no secret key,
+    the one in `CHIRP_SECRET_KEY`. Nothing else changes: what the app set (debug included) is
+    judged, never patched, so `chirp run --production` serves what `chirp check --deploy` judged.
+    `validated=False` builds it without validation, for a check that must report what is wrong."""
+    changes: dict[str, Any] = {"env": "production"}
+    secret = os.environ.get("CHIRP_SECRET_KEY", "")
+    if not config.secret_key and secret:
+        changes.update(secret_key=secret, from_environment=config.from_environment | {"secret_key"})
+    return config.replace(**changes) if validated else config.unchecked_replace(**changes)
+
+
+_SECRET_DEFERRED = contextvars.ContextVar("chirp_secret_deferred", default=False)
+
+
+@contextlib.contextmanager
+def missing_secret_reported() -> Iterator[None]:
+    """While a check imports an app: build a production config (and session middleware) without
+    a secret key instead of raising, so the check reports `secret_key.empty` like any finding."""
+    token = _SECRET_DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _SECRET_DEFERRED.reset(token)
+
+
+@contextlib.contextmanager
+def launched_as(env: str | None, *, report_missing_secret: bool = False) -> Iterator[None]:
+    """Import an app as a launch in `env` would: `CHIRP_ENV=env` while inside (when given).
+
+    With `report_missing_secret`, a missing production secret is built rather than raised
+    (see `missing_secret_reported`). The environment is restored on the way out.
+    """
+    saved = os.environ.get("CHIRP_ENV")
+    if env is not None:
+        os.environ["CHIRP_ENV"] = env
+    try:
+        with missing_secret_reported() if report_missing_secret else contextlib.nullcontext():
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("CHIRP_ENV", None)
+        else:
+            os.environ["CHIRP_ENV"] = saved
+
+
+def secret_required(env: str) -> bool:
+    """Whether a missing secret key must raise now: outside development, unless a check defers it."""
+    return env != "development" and not _SECRET_DEFERRED.get()
+
+
 def validate(cfg: AppConfig) -> None:
     """Raise `ConfigurationError` for a setting that cannot work."""
     if cfg.env not in ENVIRONMENTS:
@@ -236,7 +290,7 @@ def validate(cfg: AppConfig) -> None:
             "ssl_certfile", cfg.ssl_certfile, "set ssl_certfile together with ssl_keyfile"
         )
     check_ops_paths(cfg)
-    if cfg.env == "production" and not cfg.secret_key:
+    if cfg.env == "production" and not cfg.secret_key and secret_required(cfg.env):
         raise ConfigurationError(
             "secret_key", "", "production needs a secret key: export CHIRP_SECRET_KEY (32+ random characters)"
         )

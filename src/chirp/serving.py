@@ -13,11 +13,14 @@ if TYPE_CHECKING:
     from chirp.app import App
 
 
-def server_config(config: AppConfig, app_path: str = "", **overrides: Any) -> ServerConfig:
-    """The pounce settings an `AppConfig` implies; CLI flags in `overrides` win."""
-    development = config.env == "development" or config.debug
-    values: dict[str, Any] = {
-        "app": app_path,
+def server_settings(config: AppConfig) -> dict[str, Any]:
+    """The pounce settings an `AppConfig` implies (the layer under pounce.toml and flags).
+
+    In development that is one worker; elsewhere the configured workers (`debug` changes
+    nothing here: outside development it is a contract error, not a reason to serve differently).
+    """
+    development = config.env == "development"
+    return {
         "host": config.host,
         "port": config.port,
         "workers": 1 if development else config.workers,
@@ -33,7 +36,6 @@ def server_config(config: AppConfig, app_path: str = "", **overrides: Any) -> Se
         "backlog": config.backlog,
         "log_level": config.log_level,
         "access_log_format": "json" if config.log_format == "json" else "text",
-        "reload": development,
         "health_path": config.health_path,
         "ready_path": config.ready_path,
         "metrics_enabled": config.metrics_enabled,
@@ -49,17 +51,29 @@ def server_config(config: AppConfig, app_path: str = "", **overrides: Any) -> Se
         "otel_service_name": config.otel_service_name,
         "redis_url": config.redis_url,
     }
+
+
+def server_config(config: AppConfig, app_path: str = "", **overrides: Any) -> ServerConfig:
+    """What `chirp run` and `app.run()` serve with: the AppConfig's settings, CLI flags winning.
+
+    Development reloads on source changes unless a flag says otherwise.
+    """
+    values: dict[str, Any] = {
+        **server_settings(config),
+        "app": app_path,
+        "reload": config.env == "development",
+    }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ServerConfig(**values)
 
 
 def run_app(app: App, host: str | None = None, port: int | None = None) -> None:
-    """`app.run()`: serve in this process; in development, under the reloader."""
+    """`app.run()`: development → one worker under the reloader; otherwise the configured workers."""
     from pounce.logs import configure_logging
-    from pounce.runner import RELOAD_CHILD_ENV, reload_loop, serve_imported
+    from pounce.runner import RELOAD_CHILD_ENV, reload_loop, serve_loaded
 
     cfg = server_config(app.config, host=host, port=port)
     configure_logging(cfg.log_level, "json" if app.config.log_format == "json" else "text")
     if cfg.reload and not os.environ.get(RELOAD_CHILD_ENV):
-        sys.exit(reload_loop(cfg, [sys.executable, *sys.argv]))
-    sys.exit(serve_imported(app, cfg.replace(reload=False)))
+        sys.exit(reload_loop(cfg, [sys.executable, *sys.argv]))  # the child checks and serves
+    sys.exit(serve_loaded(app, cfg.replace(reload=False)))

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import anyio
+
+from pounce.errors import StartupFailed
+
+if TYPE_CHECKING:
+    from pounce.config import ServerConfig
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -20,13 +25,18 @@ logger = logging.getLogger("pounce.error")
 
 
 class ServerState:
-    """What the app may ask the server about while it runs (shared, mutable)."""
+    """What the app may ask the server about while it runs (shared, mutable).
 
-    __slots__ = ("draining", "worker_id")
+    It reaches the app as `scope["extensions"]["pounce.server"]` in every scope, the lifespan
+    scope included, so an app can judge itself against the settings it is really served with.
+    """
 
-    def __init__(self, worker_id: int = 0) -> None:
+    __slots__ = ("config", "draining", "worker_id")
+
+    def __init__(self, worker_id: int = 0, config: ServerConfig | None = None) -> None:
         self.draining = False
         self.worker_id = worker_id
+        self.config = config
 
 
 def http_scope(
@@ -64,16 +74,32 @@ def http_scope(
     }
 
 
-class LifespanError(Exception):
+class LifespanError(StartupFailed):
     """The app refused to start (or stop): `lifespan.startup.failed` or a timeout."""
 
 
 class Lifespan:
-    """Drives the ASGI lifespan protocol for one app in one process."""
+    """Drives the ASGI lifespan protocol for one app in one process.
 
-    def __init__(self, app: ASGIApp, mode: str, startup_timeout: float, shutdown_timeout: float) -> None:
+    An app that sets `lifespan_required = True` (every chirp `App`: its startup hooks, services
+    and deploy-contract check run here) is never served without it: `lifespan="off"` refuses to
+    start, and under `"auto"` an exception from it is a failed startup, not "unsupported".
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        mode: str,
+        startup_timeout: float,
+        shutdown_timeout: float,
+        *,
+        server_state: ServerState | None = None,
+        required: bool = False,
+    ) -> None:
         self.app = app
         self.mode = mode
+        self.required = required
+        self.server_state = server_state
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
         self.state: dict[str, Any] = {}
@@ -83,13 +109,18 @@ class Lifespan:
         self._done = anyio.Event()
 
     async def _run(self) -> None:
-        scope = {"type": "lifespan", "asgi": ASGI_VERSION, "state": self.state}
+        scope = {
+            "type": "lifespan",
+            "asgi": ASGI_VERSION,
+            "state": self.state,
+            "extensions": {"pounce.server": self.server_state},
+        }
         try:
             await self.app(scope, self._from_server.receive, self._to_server.send)
         except BaseException as exc:
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise
-            if self.mode == "auto":
+            if self.mode == "auto" and not self.required:
                 self._supported = False
                 logger.debug("lifespan not supported by the app (%r); continuing without it", exc)
             else:
@@ -130,6 +161,11 @@ class Lifespan:
     async def startup(self, tg: anyio.abc.TaskGroup) -> None:
         if self.mode == "off":
             self._supported = False
+            if self.required:
+                raise LifespanError(
+                    "lifespan='off' is invalid for this app: it runs its startup (hooks, services, "
+                    "contract check) in the ASGI lifespan; use --lifespan auto or on"
+                )
             return
         tg.start_soon(self._run)
         try:

@@ -156,16 +156,23 @@ def main() -> None:
 @main.command(epilog=EPILOG_SERVE)
 @server_options
 def serve(config_file: str | None, **flags: Any) -> None:
-    """Serve an ASGI app."""
+    """Serve an ASGI app.
+
+    Exit codes: 0 stopped cleanly; 1 the app could not be imported or the server could not
+    start (bind, TLS); 2 a usage or configuration error; 3 the app refused to start (its
+    preflight or lifespan startup failed).
+    """
     from pounce.runner import serve_app
 
     config = build_config(config_file, **flags)
     if not config.app:
         fail("no app given", "pass --app module:attr, for example --app myapp:app", 2)
     try:
-        code = serve_app(config)
+        code = serve_app(config, config_file, flags)
     except AppImportError as exc:
         fail(exc.message, exc.hint, 1)
+    except ConfigurationError as exc:  # raised by the app while it was built
+        fail(str(exc), "fix the setting or its environment variable", 2)
     except OSError as exc:
         fail(str(exc), "", 1)
     sys.exit(code)

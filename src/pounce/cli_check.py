@@ -58,6 +58,7 @@ def check(
         warnings_as_errors=warnings_as_errors,
         fail_on=Severity.parse(fail_on) if fail_on else None,
         config_file=config_file,
+        flags=flags,
     )
     try:
         out.emit(report, fmt, output)

@@ -118,9 +118,12 @@ class ServerConfig:
         return cls(**values)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **overrides: Any) -> ServerConfig:
-        """Defaults < file (`pounce.toml` or `[tool.pounce]`) < overrides (CLI flags)."""
-        data: dict[str, Any] = {}
+    def load(
+        cls, path: str | Path | None = None, *, base: Mapping[str, Any] | None = None, **overrides: Any
+    ) -> ServerConfig:
+        """Defaults < `base` (what the app implies) < file (`pounce.toml` or `[tool.pounce]`)
+        < overrides (CLI flags)."""
+        data: dict[str, Any] = dict(base or {})
         source = "config"
         if path is not None:
             source = str(path)

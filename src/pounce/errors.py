@@ -17,6 +17,19 @@ class ConfigurationError(ValueError):
         super().__init__(f"{field}={value!r} is invalid: {fix}")
 
 
+class StartupFailed(Exception):
+    """The app refused to start: its lifespan startup failed, or a check it runs before serving.
+
+    `str()` is one line; `detail` (a report, say) and `hint` (how to reproduce or fix it) are
+    optional. Every launcher prints them once and exits with code 3.
+    """
+
+    def __init__(self, message: str, detail: str = "", hint: str = "") -> None:
+        self.detail = detail
+        self.hint = hint
+        super().__init__(message)
+
+
 class AppImportError(Exception):
     """The `module:attr` app path could not be resolved to an ASGI callable."""
 

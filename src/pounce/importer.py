@@ -7,14 +7,16 @@ import os
 import sys
 from typing import Any
 
-from pounce.errors import AppImportError
+from pounce.errors import AppImportError, ConfigurationError
 
 
 def import_app(path: str) -> Any:
     """Import the app named by `path` (`module:attr`, or `dir/file:attr` / `dir/file.py:attr`),
     with the current directory (or the file's directory) on `sys.path`.
 
-    `attr` defaults to `app`; `module:factory()` calls the factory with no arguments.
+    `attr` defaults to `app`; `module:factory()` calls the factory with no arguments. A
+    `ConfigurationError` the app raises while it is built (a bad setting or `CHIRP_*` value)
+    passes through as itself: it names the setting and the fix, which is all the user needs.
     """
     if not path or path.startswith(":"):
         raise AppImportError(f"invalid app path {path!r}", "use module:attr, for example myapp:app")
@@ -43,6 +45,8 @@ def import_app(path: str) -> Any:
         raise AppImportError(
             f"importing {module_name!r} failed: {exc}", f"install the missing package {exc.name!r}"
         ) from exc
+    except ConfigurationError:
+        raise
     except Exception as exc:
         raise AppImportError(
             f"importing {module_name!r} raised {type(exc).__name__}: {exc}",
@@ -60,6 +64,8 @@ def import_app(path: str) -> Any:
     if call:
         try:
             obj = obj()
+        except ConfigurationError:
+            raise
         except Exception as exc:
             raise AppImportError(
                 f"app factory {path!r} raised {type(exc).__name__}: {exc}", "fix the factory"

@@ -9,11 +9,12 @@ the same registry and returns the same `Report` that `chirp check` renders.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pounce.config import ServerConfig
-from pounce.errors import AppImportError
+from pounce.errors import AppImportError, ConfigurationError
 
 
 def run_preflight(
@@ -23,21 +24,36 @@ def run_preflight(
     warnings_as_errors: bool = False,
     fail_on: Any = None,
     config_file: str | None = None,
+    flags: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Import `config.app` and check the server settings; returns a `chirp.contracts.model.Report`."""
+    """Import `config.app` and check the server settings; returns a `chirp.contracts.model.Report`.
+
+    Given the command's `flags`, the settings are resolved as `pounce serve` resolves them:
+    what the app implies, under `config_file`, under the flags.
+    """
+    from chirp.config import launched_as
     from chirp.contracts.model import Location
     from chirp.contracts.output import broken
     from chirp.contracts.registry import builtin_registry
     from chirp.contracts.runner import fail_level, run
     from chirp.contracts.snapshot import Snapshot
     from pounce.importer import import_app
+    from pounce.runner import app_defaults
 
     started = time.perf_counter()
     site = Location(str(Path(config_file).resolve()), None) if config_file else None
     try:
-        target = import_app(config.app)
+        with launched_as(env):  # the secret is not deferred: without one `pounce serve` cannot start
+            target = import_app(config.app)
     except AppImportError as exc:
         return broken("pounce", config.app, "import_failed", exc.message, exc.hint, env or "production")
+    except ConfigurationError as exc:
+        return broken("pounce", config.app, "configuration", str(exc), exc.fix, env or "production")
+    if flags is not None and (implied := app_defaults(target)):
+        try:
+            config = ServerConfig.load(config_file, base={**implied, "app": config.app}, **flags)
+        except ConfigurationError as exc:
+            return broken("pounce", config.app, "configuration", str(exc), exc.fix, env or "production")
     snap = _snapshot(target, config, env, site, Snapshot)
     return run(
         snap,

@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from pounce.asgi import LifespanError
 from pounce.config import ServerConfig
+from pounce.errors import StartupFailed
 from pounce.importer import import_app
 from pounce.logs import configure_logging
 from pounce.server import Server
@@ -24,26 +24,79 @@ from pounce.workers import effective_worker_mode, worker_count
 
 logger = logging.getLogger("pounce.error")
 
-EXIT_OK = 0
-EXIT_STARTUP_FAILED = 3
+# Exit codes of every launcher (`pounce serve`, `chirp run`, `app.run()`).
+EXIT_OK = 0  # stopped cleanly
+EXIT_FAILED = 1  # the app could not be imported, or the server could not start (bind, TLS)
+EXIT_CONFIGURATION = 2  # a usage or configuration error
+EXIT_STARTUP_FAILED = 3  # the app refused to start: its preflight or lifespan startup failed
 
 
-def serve_app(config: ServerConfig) -> int:
-    """Run the server described by `config` until it is told to stop; return the exit code."""
+def serve_app(
+    config: ServerConfig, config_file: str | None = None, flags: Mapping[str, Any] | None = None
+) -> int:
+    """`pounce serve`: import the app once, settle its settings, check it, then serve it.
+
+    `config` is already built from `config_file` and `flags` (so they are checked before the
+    import); an app that implies settings of its own (`pounce_defaults()`) gets them layered
+    under the file and the flags. Returns the exit code.
+    """
     configure_logging(config.log_level, "text", access_format=config.access_log_format)
     if config.reload:
         return reload_loop(config)
+    app = import_app(config.app)
+    implied = app_defaults(app)
+    if implied:
+        config = ServerConfig.load(config_file, base={**implied, "app": config.app}, **(flags or {}))
+        configure_logging(config.log_level, "text", access_format=config.access_log_format)
+    return serve_loaded(app, config)
+
+
+def app_defaults(app: Any) -> dict[str, Any]:
+    """The server settings an app implies through the optional `pounce_defaults()` hook."""
+    hook = getattr(app, "pounce_defaults", None)
+    return dict(hook()) if callable(hook) else {}
+
+
+def serve_loaded(app: Any, config: ServerConfig, load_next: Callable[[], Any] | None = None) -> int:
+    """Serve an imported app: its preflight, then in this process or under a supervisor.
+
+    An app with a `pounce_preflight(config)` hook is asked once, here, before anything listens
+    or forks; a `StartupFailed` it raises is printed once and ends the launch with code 3.
+    `load_app` gives the workers of a reload generation a freshly imported app.
+    """
+    hook = getattr(app, "pounce_preflight", None)
+    if callable(hook):
+        try:
+            hook(config)
+        except StartupFailed as exc:
+            report_refusal(exc)
+            return EXIT_STARTUP_FAILED
     workers = worker_count(config.workers)
     if workers > 1:
-        return serve_workers(config, workers)
-    app = import_app(config.app)
+        return serve_workers(config, workers, load_next, preloaded=app)
     return serve_imported(app, config)
 
 
-def serve_workers(config: ServerConfig, workers: int, load_app: Callable[[], Any] | None = None) -> int:
-    """Serve with a supervisor and `workers` processes; `load_app` runs in each new worker."""
+def report_refusal(exc: StartupFailed) -> None:
+    """The refusal on stderr: its detail (a report) once, then one `error:` line and a hint."""
+    if exc.detail:
+        sys.stderr.write(exc.detail.rstrip("\n") + "\n")
+    sys.stderr.write(f"error: {exc}\n")
+    if exc.hint:
+        sys.stderr.write(f"hint: {exc.hint}\n")
+    sys.stderr.flush()
+
+
+def serve_workers(
+    config: ServerConfig, workers: int, load_app: Callable[[], Any] | None = None, preloaded: Any = None
+) -> int:
+    """Serve with a supervisor and `workers` processes.
+
+    The first generation forks from `preloaded` (imported and checked here, once); `load_app`
+    runs in each worker of a later generation (a reload) to import the code afresh.
+    """
     logger.info("%s", startup_banner(config, workers))
-    return Supervisor(config, workers, load_app).run()
+    return Supervisor(config, workers, load_app, preloaded).run()
 
 
 def startup_banner(config: ServerConfig, workers: int) -> str:
@@ -62,7 +115,7 @@ def serve_imported(app: object, config: ServerConfig) -> int:
     server = Server(app, config)  # type: ignore[arg-type]
     try:
         anyio.run(server.serve)
-    except LifespanError as exc:
+    except StartupFailed as exc:
         logger.error("application startup failed: %s", exc)
         return EXIT_STARTUP_FAILED
     return EXIT_OK

@@ -50,7 +50,8 @@ class Server:
         self.app = features.app
         self.observers = features.observers
         self.config = config
-        self.state = ServerState(worker_id)
+        self.state = ServerState(worker_id, config)
+        self._lifespan_required = bool(getattr(app, "lifespan_required", False))
         self.connections: set[HTTP11Connection] = set()
         self.addresses: list[Any] = []
         self._stopping = False
@@ -103,7 +104,14 @@ class Server:
         config = self.config
         stop = self._stop
         assert stop is not None
-        lifespan = Lifespan(self.app, config.lifespan, config.startup_timeout, config.shutdown_timeout)
+        lifespan = Lifespan(
+            self.app,
+            config.lifespan,
+            config.startup_timeout,
+            config.shutdown_timeout,
+            server_state=self.state,
+            required=self._lifespan_required,
+        )
         async with anyio.create_task_group() as root:
             if signals:
                 root.start_soon(self._watch_signals, signals)

@@ -22,9 +22,8 @@ from typing import Any
 
 import anyio
 
-from pounce.asgi import LifespanError
 from pounce.config import ServerConfig
-from pounce.errors import AppImportError
+from pounce.errors import AppImportError, ConfigurationError, StartupFailed
 from pounce.features.shared import SharedState
 from pounce.server import Server
 from pounce.sockets import bind_socket
@@ -34,7 +33,8 @@ logger = logging.getLogger("pounce.error")
 
 CRASH_WINDOW = 60.0
 CRASH_LIMIT = 5
-EXIT_IMPORT_FAILED = 4
+EXIT_IMPORT_FAILED = 1
+EXIT_CONFIGURATION = 2
 EXIT_STARTUP_FAILED = 3
 _PR_SET_PDEATHSIG = 1
 
@@ -47,8 +47,12 @@ class Worker:
     ready_fd: int
     ready: bool = False
     stopping: bool = False
-    error: str = ""
+    inbox: bytes = b""  # what the worker wrote on its ready pipe: b"R", or b"F" + why it failed
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def error(self) -> str:
+        return self.inbox[1:].decode(errors="replace") if self.inbox.startswith(b"F") else ""
 
 
 def default_loader(config: ServerConfig) -> Callable[[], Any]:
@@ -61,10 +65,17 @@ def default_loader(config: ServerConfig) -> Callable[[], Any]:
 
 
 class Supervisor:
-    def __init__(self, config: ServerConfig, workers: int, load_app: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        workers: int,
+        load_app: Callable[[], Any] | None = None,
+        preloaded: Any = None,
+    ) -> None:
         self.config = config
         self.count = workers
         self.load_app = load_app or default_loader(config)
+        self.preloaded = preloaded  # the app the first generation forks with, already imported
         self.workers: dict[int, Worker] = {}
         self.generation = 0
         self.crashes: list[float] = []
@@ -72,6 +83,7 @@ class Supervisor:
         self.signals: list[int] = []
         self.stopping = False
         self.reload_generation: int | None = None
+        self.start_failures: set[str] = set()
         self.selector = selectors.DefaultSelector()
 
     # -- main loop -------------------------------------------------------------------------
@@ -187,10 +199,16 @@ class Supervisor:
         if generation > 1:
             purge_user_modules(Path.cwd())
         try:
-            app = self.load_app()
+            app = self.preloaded if generation == 1 and self.preloaded is not None else self.load_app()
+        except StartupFailed as exc:  # the loader ran the app's own check, and it failed
+            _send(ready_w, b"F" + f"application startup failed: {exc}".encode())
+            return EXIT_STARTUP_FAILED
         except AppImportError as exc:
             _send(ready_w, b"F" + f"{exc.message} ({exc.hint})".encode())
             return EXIT_IMPORT_FAILED
+        except ConfigurationError as exc:
+            _send(ready_w, b"F" + str(exc).encode())
+            return EXIT_CONFIGURATION
         except Exception as exc:
             _send(ready_w, b"F" + f"{type(exc).__name__}: {exc}".encode())
             return EXIT_IMPORT_FAILED
@@ -201,8 +219,8 @@ class Supervisor:
                     self.sock, on_ready=lambda _: _send(ready_w, b"R"), signals=(signal.SIGTERM,)
                 )
             )
-        except LifespanError as exc:
-            _send(ready_w, b"F" + f"startup failed: {exc}".encode())
+        except StartupFailed as exc:
+            _send(ready_w, b"F" + f"application startup failed: {exc}".encode())
             return EXIT_STARTUP_FAILED
         return 0
 
@@ -211,7 +229,7 @@ class Supervisor:
         if worker is None:
             return
         try:
-            data = os.read(worker.ready_fd, 4096)
+            data = os.read(worker.ready_fd, 65536)
         except OSError:
             data = b""
         if not data:
@@ -219,10 +237,9 @@ class Supervisor:
             os.close(worker.ready_fd)
             worker.ready_fd = -1
             return
-        if data.startswith(b"R"):
+        worker.inbox += data  # a failure report can take several reads
+        if worker.inbox.startswith(b"R"):
             worker.ready = True
-        elif data.startswith(b"F"):
-            worker.error = data[1:].decode(errors="replace")
 
     def _reap(self) -> int | None:
         """Collect exited workers; restart crashed ones. Returns an exit code to stop with."""
@@ -238,12 +255,9 @@ class Supervisor:
                 continue
             self.shared.worker_exited(pid)
             if worker.ready_fd >= 0:
-                try:
-                    rest = os.read(worker.ready_fd, 4096)
-                    if rest.startswith(b"F"):
-                        worker.error = rest[1:].decode(errors="replace")
-                except OSError:
-                    pass
+                with contextlib.suppress(OSError):
+                    while rest := os.read(worker.ready_fd, 65536):
+                        worker.inbox += rest
                 self.selector.unregister(worker.ready_fd)
                 os.close(worker.ready_fd)
             code = os.waitstatus_to_exitcode(status)
@@ -255,9 +269,7 @@ class Supervisor:
                 self._abort_reload()
                 continue
             if not worker.ready:
-                logger.error(
-                    "worker %d failed to start: %s", worker.worker_id, worker.error or f"exit code {code}"
-                )
+                self._log_start_failure(worker, code)
                 if self.generation == 1 and not any(w.ready for w in self.workers.values()):
                     self.stopping = True
                     self._signal_all(signal.SIGTERM)
@@ -279,6 +291,15 @@ class Supervisor:
                 return 1
             delay = min(5.0, 0.1 * 2 ** (len(self.crashes) - 1))
             self.pending_restarts.append((now + delay, worker.worker_id))
+
+    def _log_start_failure(self, worker: Worker, code: int) -> None:
+        """Say why a worker did not start; the same reason from several workers is printed once."""
+        why = worker.error or f"exit code {code}"
+        if why in self.start_failures:
+            logger.error("worker %d failed to start: the same error as above", worker.worker_id)
+            return
+        self.start_failures.add(why)
+        logger.error("worker %d failed to start: %s", worker.worker_id, why)
 
     def _restart_due(self) -> None:
         now = time.monotonic()

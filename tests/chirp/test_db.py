@@ -13,6 +13,7 @@ import pytest
 
 from chirp import App, AppConfig, ConfigurationError
 from chirp.db import Database, DatabaseNotConnected
+from helpers.asgi_apps import plain_asgi
 from helpers.server import serve
 from helpers.services import (
     POSTGRES_PORT,
@@ -250,7 +251,7 @@ def test_app_connects_before_startup_hooks_serves_queries_and_reports_readiness(
 
 def test_ready_is_503_until_the_database_connects(tmp_path: Path) -> None:
     app = App(database=Database(f"sqlite:///{tmp_path}/x.db"))
-    with serve(app, lifespan="off") as srv:
+    with serve(plain_asgi(app), lifespan="off") as srv:
         r = httpx.get(srv.url + "/ready")
         assert (r.status_code, r.text) == (503, "starting\n")
 

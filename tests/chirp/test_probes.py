@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from chirp import App, AppConfig, HealthCheck, Request, Response
+from helpers.asgi_apps import plain_asgi
 from helpers.server import serve
 
 
@@ -46,7 +47,7 @@ def test_health_and_ready_bypass_middleware_and_set_no_cookie() -> None:
 
 
 def test_ready_is_503_until_startup_completes() -> None:
-    with serve(cookie_middleware_app(), lifespan="off") as srv:
+    with serve(plain_asgi(cookie_middleware_app()), lifespan="off") as srv:
         r = httpx.get(srv.url + "/ready")
         assert (r.status_code, r.text) == (503, "starting\n")
         assert httpx.get(srv.url + "/health").status_code == 200

@@ -77,3 +77,16 @@ def failing_startup(message: str = "database unreachable") -> Any:
         await send({"type": "lifespan.startup.failed", "message": message})
 
     return app
+
+
+def plain_asgi(app: Any) -> Any:
+    """`app` as a bare ASGI callable, as any other server sees it: none of its optional pounce
+    hooks (`pounce_preflight`, `lifespan_required`, ...) are visible, every scope is passed on.
+
+    Served with `lifespan="off"` it shows what the app does before (or without) startup.
+    """
+
+    async def plain(scope: Any, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+
+    return plain

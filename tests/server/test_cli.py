@@ -206,7 +206,7 @@ def test_chirp_run_production_with_workers_and_metrics(tmp_path: Path) -> None:
 def test_chirp_run_production_refuses_an_app_failing_its_contract(project: Path) -> None:
     result = run_cli(["chirp", "run", "myapp:app", "--production", "--port", "0"], project,
                      {"CHIRP_SECRET_KEY": "Vb3-q9LmZt8Rw2Xc7Np4Kd6Hf1Gj5Sy0Ua"})  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 3  # the app refused to start
     assert "failed its contract check" in result.stderr and "allowed_hosts.wildcard" in result.stderr
 
 

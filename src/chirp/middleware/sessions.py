@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from chirp.config import secret_required
 from chirp.errors import ConfigurationError
 from chirp.request import Request
 from chirp.responses import Response
@@ -181,15 +182,16 @@ class SessionMiddleware:
         domain: str | None = None,
     ) -> None:
         if not secret_key:
-            if env != "development":
+            if secret_required(env):
                 raise ConfigurationError(
                     "secret_key", "", f"sessions in env={env!r} need a secret key: export CHIRP_SECRET_KEY"
                 )
             secret_key = secrets.token_urlsafe(32)
-            logger.warning(
-                "SessionMiddleware has no secret_key: using a random key for this process "
-                "(development only; sessions end when the process restarts)"
-            )
+            if env == "development":
+                logger.warning(
+                    "SessionMiddleware has no secret_key: using a random key for this process "
+                    "(development only; sessions end when the process restarts)"
+                )
         if isinstance(fallbacks, str):
             fallbacks = (fallbacks,)
         if max_age <= 0:

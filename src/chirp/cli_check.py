@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from typing import Any
 
 import click
@@ -102,12 +104,21 @@ def run_check(
     from chirp.contracts.model import Severity
     from chirp.contracts.registry import builtin_registry
 
-    if list_rules:
-        click.echo(list_rules_text(builtin_registry(), fmt), nl=False)
+    if list_rules and explain:
+        raise out.UsageError("--list-rules and --explain are exclusive", "ask for one of them")
+    if list_rules or explain:
+        text = (
+            explain_rule(builtin_registry(), explain, fmt)
+            if explain
+            else list_rules_text(builtin_registry(), fmt)
+        )
+        out.write_text(text, output)
         return out.EXIT_OK
-    if explain:
-        click.echo(explain_rule(builtin_registry(), explain), nl=False)
-        return out.EXIT_OK
+    if deploy and env not in (None, "production"):
+        raise out.UsageError(
+            f"--deploy judges the production posture, not --env {env}",
+            f"drop --env, or check {env} without --deploy",
+        )
     app_path = app_path or default_app()
     if not app_path:
         raise out.UsageError(
@@ -135,8 +146,6 @@ def run_check(
 
 def default_app() -> str | None:
     """The `app` under `[tool.chirp.check]` in the nearest pyproject.toml, for a bare `chirp check`."""
-    import os
-
     from chirp.contracts import output as out
     from chirp.contracts.project import check_settings, find_upward
     from pounce.errors import ConfigurationError
@@ -164,43 +173,70 @@ def build_report(
 ) -> Any:
     """Import the app and check it; import/build failures become an error report.
 
+    The app is imported as it would be launched in the env judged (`CHIRP_ENV` is the
+    env of `--env`, or production with `deploy`), so an app that wires itself by environment
+    is judged as it would really run; a missing production secret is reported, not raised.
     With `live`, the app is also booted under pounce (production posture with `deploy`,
     else its own config) and probed over HTTP; the `live.*` findings join the report.
     """
+    from chirp.config import launched_as
+
+    with launched_as("production" if deploy else env, report_missing_secret=True):
+        return _build_report(app_path, env=env, deploy=deploy, live=live, live_timeout=live_timeout, **kwargs)
+
+
+def _build_report(
+    app_path: str, *, env: str | None, deploy: bool, live: bool, live_timeout: float, **kwargs: Any
+) -> Any:
     from chirp.app import App
     from chirp.contracts import output as out
-    from chirp.contracts.runner import check_app
+    from chirp.contracts.runner import check_app, check_names
     from pounce.errors import AppImportError, ConfigurationError
     from pounce.importer import import_app
 
+    posture = "production" if deploy else env
     try:
         app = import_app(app_path)
     except AppImportError as exc:
-        return out.broken("chirp", app_path, "import_failed", exc.message, exc.hint, env or "development")
+        return out.broken(
+            "chirp", app_path, "import_failed", exc.message, exc.hint, posture or "development", deploy
+        )
+    except ConfigurationError as exc:
+        return out.broken(
+            "chirp", app_path, "configuration", str(exc), exc.fix, posture or "development", deploy
+        )
     if not isinstance(app, App):
         return out.broken(
             "chirp", app_path, "not_a_chirp_app", f"{app_path} is a {type(app).__name__}, not a chirp App",
-            "point at the App instance, or use `pounce check --app` for other ASGI apps", env or "development",
+            "point at the App instance, or use `pounce check --app` for other ASGI apps",
+            posture or "development", deploy,
         )  # fmt: skip
     if app.import_path is None:
         app.import_path = app_path
+    started = time.perf_counter()
     observed = None
-    if live and _live_selected(kwargs.get("select", ()), kwargs.get("ignore", ())):
-        from chirp.contracts.live.probes import run_live
-
-        observed = run_live(app, app_path, production=deploy, timeout=live_timeout)
     try:
+        check_names(app, kwargs.get("select", ()), kwargs.get("ignore", ()))  # before booting anything
+        if live and _live_selected(kwargs.get("select", ()), kwargs.get("ignore", ())):
+            from chirp.contracts.live.probes import run_live
+
+            observed = run_live(app, app_path, production=deploy, timeout=live_timeout)
         report = check_app(app, env=env, deploy=deploy, live=observed, **kwargs)
     except ConfigurationError as exc:
         if exc.field == "--select/--ignore":
             raise out.UsageError(
                 str(exc), "see `chirp check --list-rules` for rule ids and categories"
             ) from exc
-        return out.broken("chirp", app_path, "configuration", str(exc), exc.fix, env or app.config.env)
+        return out.broken(
+            "chirp", app_path, "configuration", str(exc), exc.fix, posture or app.config.env, deploy
+        )
     if observed is not None:
         from chirp.contracts.live.observe import summary
 
-        report = report.with_changes(meta={**report.meta, "live": summary(observed)})
+        report = report.with_changes(
+            meta={**report.meta, "live": summary(observed)},
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),  # the live run included
+        )
     return report
 
 

@@ -283,6 +283,28 @@ def test_list_rules_and_explain(project):
     )
     unknown = run(_chirp_cmd(), "--explain", "hsts.mising", cwd=project)
     assert unknown.returncode == 2 and "did you mean hsts.missing" in unknown.stderr
+    one = json.loads(run(_chirp_cmd(), "--explain", "hsts.missing", "--format", "json", cwd=project).stdout)
+    assert one["id"] == "hsts.missing" and one["severity"]["production"] == "warning" and one["description"]
+    table = run(_chirp_cmd(), "--list-rules", "--format", "markdown", cwd=project).stdout
+    assert "| `secret_key.weak` | warning | warning | warning | error |" in table
+    listed_to_file = run(_chirp_cmd(), "--list-rules", "--output", "rules.txt", cwd=project)
+    assert listed_to_file.stdout == "" and "secret_key.weak" in (project / "rules.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--list-rules", "--format", "sarif"], "--format sarif does not apply to --list-rules"),
+        (["--list-rules", "--format", "junit"], "--format junit does not apply to --list-rules"),
+        (["--explain", "hsts.missing", "--format", "github"], "--format github does not apply to --explain"),
+        (["--list-rules", "--explain", "hsts.missing"], "--list-rules and --explain are exclusive"),
+        (["goodapp:app", "--deploy", "--env", "staging"], "--deploy judges the production posture"),
+    ],
+)
+def test_catalogue_and_posture_usage_errors(project, args, message):
+    out = run(_chirp_cmd(), *args, cwd=project)
+    assert out.returncode == 2 and f"error: {message}" in out.stderr and "hint: " in out.stderr
+    assert out.stdout == ""
 
 
 def test_usage_errors(project):

@@ -246,9 +246,14 @@ def test_a_nonce_in_the_page_that_is_not_in_the_header_is_caught(tmp_path):
 
 
 def test_a_session_cookie_built_for_development_is_caught_in_production(tmp_path):
-    # The middleware is built while the config still says development; `chirp run
-    # --production` switches the env afterwards, so the cookie goes out without Secure.
-    body = GOOD
+    # The middleware is built by hand for development, so in production its cookie goes out
+    # without Secure; only the wire shows it.
+    body = GOOD.replace(
+        STACK,
+        'app.add_middleware(SessionMiddleware(config.secret_key, env="development"))\n'
+        "app.add_middleware(CSRFMiddleware.from_config(config))\n"
+        "app.add_middleware(SecurityHeadersMiddleware.from_config(config))\n",
+    )
     code, report, _ = check(tmp_path, write_app(tmp_path, body), "--deploy", env={"CHIRP_ENV": "development"})
     assert code == 1
     assert live_ids(report) == {"live.session_cookie"}

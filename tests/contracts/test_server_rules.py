@@ -225,3 +225,28 @@ def test_preflight_introspection(app_module):
         ServerConfig(app="preflight_app:raw", host="0.0.0.0", port=_free_port(), info_endpoint=True)
     )
     assert only(report, "introspection.public").severity == Severity.ERROR
+
+
+REALTIME_APP = (
+    "from chirp import App, AppConfig\n"
+    'app = App(AppConfig(secret_key="k" * 24 + "0123456789abcdef", workers=4))  # cfg\n'
+    "app.contract_features = {'realtime'}\n"
+)
+
+
+def test_single_with_state_counts_the_workers_that_will_run(load_app):
+    """Without a launcher, the server `chirp run` would start: one reloading worker in
+    development, the configured four elsewhere; with one, exactly its workers."""
+    mod = load_app(REALTIME_APP)
+    levels = {"development": None, "test": Severity.WARNING, "staging": Severity.WARNING}
+    levels["production"] = Severity.ERROR
+    for env, level in levels.items():
+        found = [f for f in mod.app.check(env=env).findings if f.rule_id == "workers.single_with_state"]
+        assert [f.severity for f in found] == ([level] if level else []), env
+        if found:
+            assert "4 workers will run" in found[0].message
+            assert found[0].location.line == mod.line("# cfg")
+    one = mod.app.check(env="production", server=ServerConfig(workers=1))
+    assert "workers.single_with_state" not in {f.rule_id for f in one.findings}
+    three = only(mod.app.check(server=ServerConfig(workers=3)), "workers.single_with_state")
+    assert three.severity == Severity.WARNING and "3 workers will run" in three.message

@@ -14,13 +14,35 @@ def _level(rule: Rule, env: str) -> str:
     return level.label if level else "-"
 
 
+LIST_FORMATS = ("text", "json", "markdown")
+EXPLAIN_FORMATS = ("text", "json")
+
+
+def check_format(fmt: str, allowed: tuple[str, ...], flag: str) -> None:
+    """A report-only format asked of the catalogue is a usage error, not silently text."""
+    if fmt not in allowed:
+        raise UsageError(
+            f"--format {fmt} does not apply to {flag}", f"use --format {' or '.join(allowed)} with {flag}"
+        )
+
+
 def list_rules_text(registry: RuleRegistry, fmt: str = "text") -> str:
-    """Every rule with its severity per environment (JSON when `fmt` is json)."""
+    """Every rule with its severity per environment, as text, JSON or a Markdown table."""
+    check_format(fmt, LIST_FORMATS, "--list-rules")
     rules = sorted(registry, key=lambda r: r.id)
     if fmt == "json":
         from chirp.contracts.render.json import rule_dict
 
         return json.dumps([rule_dict(r) for r in rules], indent=2) + "\n"
+    if fmt == "markdown":
+        head = (
+            "| rule | " + " | ".join(ENVIRONMENTS) + " | title |\n|---|" + "---|" * len(ENVIRONMENTS) + "---|"
+        )
+        rows = [
+            f"| `{r.id}` | " + " | ".join(_level(r, e) for e in ENVIRONMENTS) + f" | {r.title} |"
+            for r in rules
+        ]
+        return "\n".join([head, *rows]) + "\n"
     width = max(len(r.id) for r in rules)
     head = f"{'rule':<{width}}  " + "  ".join(f"{e:<11}" for e in ENVIRONMENTS) + "  title"
     lines = [head]
@@ -30,13 +52,18 @@ def list_rules_text(registry: RuleRegistry, fmt: str = "text") -> str:
     return "\n".join(lines) + "\n"
 
 
-def explain_rule(registry: RuleRegistry, rule_id: str) -> str:
-    """One rule's page: what, why, severities, fix, docs, how to suppress."""
+def explain_rule(registry: RuleRegistry, rule_id: str, fmt: str = "text") -> str:
+    """One rule's page: what, why, severities, fix, docs, how to suppress (text or JSON)."""
+    check_format(fmt, EXPLAIN_FORMATS, "--explain")
     item = registry.get(rule_id)
     if item is None:
         close = registry.suggest(rule_id)
         hint = f"did you mean {', '.join(close)}?" if close else "see `chirp check --list-rules`"
         raise UsageError(f"no rule {rule_id!r}", hint)
+    if fmt == "json":
+        from chirp.contracts.render.json import rule_dict
+
+        return json.dumps({**rule_dict(item), "description": item.description or item.title}, indent=2) + "\n"
     rows = "\n".join(f"  {env:<12} {_level(item, env)}" for env in ENVIRONMENTS)
     return (
         f"{item.id}: {item.title}\n\n"

@@ -51,13 +51,24 @@ def without_baseline(report: Report, known: set[str]) -> Report:
 
 
 def broken(
-    tool: str, target: str | None, code: str, message: str, hint: str, env: str = "development"
+    tool: str,
+    target: str | None,
+    code: str,
+    message: str,
+    hint: str,
+    env: str = "development",
+    deploy: bool = False,
 ) -> Report:
     """The report for an app that could not be imported or built (exit 3)."""
     from chirp.contracts.runner import version
 
     return Report(
-        env=env, target=target, tool=tool, version=version(), error=ReportError(code, message, hint)
+        env=env,
+        deploy=deploy,
+        target=target,
+        tool=tool,
+        version=version(),
+        error=ReportError(code, message, hint),
     )
 
 
@@ -82,12 +93,8 @@ def render(report: Report, fmt: str, color: bool) -> str:
     return renderer(fmt)(report)
 
 
-def emit(report: Report, fmt: str, output: str | None) -> None:
-    """Write the rendered report to `output` or stdout (and the GitHub step summary when asked)."""
-    text = render(report, fmt, use_color(output))
-    if fmt == "text" and report.error is not None and not output:
-        sys.stderr.write(text)
-        return
+def write_text(text: str, output: str | None) -> None:
+    """`text` to the `--output` file, or to stdout."""
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")
@@ -98,6 +105,15 @@ def emit(report: Report, fmt: str, output: str | None) -> None:
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def emit(report: Report, fmt: str, output: str | None) -> None:
+    """Write the rendered report to `output` or stdout (and the GitHub step summary when asked)."""
+    text = render(report, fmt, use_color(output))
+    if fmt == "text" and report.error is not None and not output:
+        sys.stderr.write(text)
+        return
+    write_text(text, output)
     if fmt == "github":
         from chirp.contracts.render.github import write_step_summary
 

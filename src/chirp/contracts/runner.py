@@ -38,16 +38,19 @@ def check_app(
     fail_on: Severity | None = None,
     registry: RuleRegistry | None = None,
     live: Any = None,
+    server: Any = None,
 ) -> Report:
     """Check a chirp `App`; `deploy=True` judges its production posture with warnings as errors.
 
-    `live` is what `--live` observed (`chirp.contracts.live.observe.LiveRun`); with it the
-    `live.*` rules run too.
+    `server` is the `ServerConfig` the launching command will serve with; without it the
+    settings found beside the app (pounce.toml, `[tool.pounce]`) are used, else those the
+    AppConfig implies. `live` is what `--live` observed (`chirp.contracts.live.observe.LiveRun`);
+    with it the `live.*` rules run too.
     """
     started = time.perf_counter()
     pyproject = find_upward(getattr(app.site, "file", None), "pyproject.toml")
-    server, server_site = discover_server(app, pyproject)
-    snap = Snapshot.of_app(app, env=env, deploy=deploy, server=server, server_site=server_site, live=live)
+    server_file = None if server is not None else server_settings_file(app, pyproject)
+    snap = Snapshot.of_app(app, env=env, deploy=deploy, server=server, server_file=server_file, live=live)
     registry = registry or builtin_registry()
     rules = all_rules(registry, app.contract_rules, "app")
     if live is not None:
@@ -66,6 +69,13 @@ def check_app(
         tool="chirp",
         known_names={r.id for r in registry} | {r.category for r in registry},
     )
+
+
+def check_names(app: Any, select: Sequence[str], ignore: Sequence[str]) -> None:
+    """Raise for a `--select`/`--ignore` name that is no rule or category, built-in or the app's."""
+    registry = builtin_registry()
+    rules = all_rules(registry, app.contract_rules, "app") + registry.with_tag("live")
+    selected(rules, select, ignore, {r.id for r in registry} | {r.category for r in registry})
 
 
 def fail_level(warnings_as_errors: bool, fail_on: Severity | None) -> Severity:
@@ -157,7 +167,7 @@ def run(
     )
     return Report(
         findings=tuple(findings),
-        env=snap.env,
+        env=snap.view_env,  # the posture judged: production for a deploy check
         deploy=snap.deploy,
         fail_on=fail_on,
         rules=tuple(ran),
@@ -218,17 +228,9 @@ def _where(item: Rule) -> Location | None:
     return Location(code.co_filename, code.co_firstlineno) if code is not None else None
 
 
-def discover_server(app: Any, pyproject: Path | None) -> tuple[Any, Location | None]:
-    """pounce settings found beside the app (pounce.toml, else [tool.pounce]), for server-facing rules."""
-    start = getattr(app.site, "file", None)
-    path = find_upward(start, "pounce.toml")
+def server_settings_file(app: Any, pyproject: Path | None) -> Path | None:
+    """pounce settings beside the app (pounce.toml, else `[tool.pounce]`), for server-facing rules."""
+    path = find_upward(getattr(app.site, "file", None), "pounce.toml")
     if path is None and pyproject is not None and "pounce" in read_toml(pyproject).get("tool", {}):
         path = pyproject
-    if path is None:
-        return None, None
-    from pounce.config import ServerConfig
-
-    try:
-        return ServerConfig.load(path), Location(str(path), 1)
-    except ConfigurationError:
-        return None, None
+    return path

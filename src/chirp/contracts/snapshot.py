@@ -12,8 +12,10 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chirp.config import production_posture
 from chirp.contracts.model import ENVIRONMENTS, Location
 from pounce.errors import ConfigurationError
 from pounce.workers import worker_count
@@ -61,15 +63,25 @@ class Snapshot:
         deploy: bool = False,
         server: ServerConfig | None = None,
         server_site: Location | None = None,
+        server_file: Path | None = None,
         live: LiveRun | None = None,
     ) -> Snapshot:
         """Snapshot a chirp `App`; `deploy=True` gives the production-posture view.
 
-        `live` carries what `--live` observed over HTTP, for the `live.*` rules.
+        `server` is what the launching command will really serve with. Without it, the settings
+        are those a launch would resolve: what the config implies, under `server_file`
+        (pounce.toml or `[tool.pounce]`) when there is one. `live` carries what `--live` observed.
         """
         own_env = check_env(env or app.config.env)
         view_env = "production" if deploy else own_env
-        config = app.config if app.config.env == view_env else app.config.unchecked_replace(env=view_env)
+        config = app.config
+        if view_env == "production" and config.env != "production":
+            config = production_posture(config, validated=False)
+        elif config.env != view_env:
+            config = config.unchecked_replace(env=view_env)
+        if server is None:
+            server = _resolved_server(config, server_file)
+            server_site = Location(str(server_file), 1) if server_file and server else None
         return cls(
             env=own_env,
             deploy=deploy,
@@ -124,9 +136,9 @@ class Snapshot:
         return self.tls_setting()[:2]
 
     def tls_setting(self) -> tuple[str | None, str | None, Location | None]:
-        """(certfile, keyfile, where they were configured)."""
-        if self.server is not None and (self.server.ssl_certfile or self.server.ssl_keyfile):
-            return self.server.ssl_certfile, self.server.ssl_keyfile, self.server_site
+        """(certfile, keyfile, where they were configured): the server's, which is what serves."""
+        if self.server is not None:
+            return self.server.ssl_certfile, self.server.ssl_keyfile, self.setting_location
         if self.config is not None:
             return self.config.ssl_certfile, self.config.ssl_keyfile, self.config_location
         return None, None, None
@@ -134,7 +146,7 @@ class Snapshot:
     @property
     def setting_location(self) -> Location | None:
         """Where server-facing settings come from: the server config file, else the AppConfig."""
-        return self.server_site if self.server is not None else self.config_location
+        return self.server_site or self.config_location
 
     def worker_mode(self) -> str:
         if self.server is not None:
@@ -181,6 +193,17 @@ def middleware_class(module: str, name: str) -> type | None:
         return None
     cls = getattr(mod, name, None)
     return cls if isinstance(cls, type) else None
+
+
+def _resolved_server(config: AppConfig, server_file: Path | None) -> ServerConfig | None:
+    """The settings a launch of this app resolves: the config's, then the file's (None if invalid)."""
+    from chirp.serving import server_settings
+    from pounce.config import ServerConfig
+
+    try:
+        return ServerConfig.load(server_file, base=server_settings(config))
+    except ConfigurationError:
+        return None
 
 
 def _features(app: Any) -> frozenset[str]:

@@ -18,14 +18,12 @@ E, INFO = Severity.ERROR, Severity.INFO
 )
 def collision(snap: Snapshot) -> Iterator[Finding]:
     """Prometheus would scrape your handler instead of the metrics, and dashboards go blank."""
-    cfg = snap.config
-    if cfg is None or not cfg.metrics_enabled:
+    enabled, path = _metrics(snap)
+    if not enabled:
         return
-    for route in snap.claims(cfg.metrics_path):
+    for route in snap.claims(path):
         yield Finding(
-            f"route {route.path!r} ({route.name}) claims metrics_path {cfg.metrics_path!r}",
-            Location.of(route.site),
-            cfg.metrics_path,
+            f"route {route.path!r} ({route.name}) claims metrics_path {path!r}", Location.of(route.site), path
         )
 
 
@@ -37,8 +35,16 @@ def collision(snap: Snapshot) -> Iterator[Finding]:
 )
 def disabled(snap: Snapshot) -> Iterator[Finding]:
     """Without metrics an outage is noticed by users before it is noticed by you."""
-    if snap.config is not None and not snap.config.metrics_enabled:
-        yield Finding("metrics are disabled", snap.config_location, "metrics_enabled")
+    if snap.config is not None and not _metrics(snap)[0]:
+        yield Finding("metrics are disabled", snap.setting_location, "metrics_enabled")
+
+
+def _metrics(snap: Snapshot) -> tuple[bool, str]:
+    """(enabled, path) as the server will serve them; the server, not the AppConfig, serves metrics."""
+    source = snap.server if snap.server is not None else snap.config
+    if source is None:
+        return False, ""
+    return source.metrics_enabled, source.metrics_path
 
 
 RULES = (collision, disabled)

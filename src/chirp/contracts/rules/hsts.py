@@ -15,8 +15,9 @@ MIN_MAX_AGE = 15_552_000  # 180 days
 
 def _serves_tls(snap: Snapshot) -> bool:
     cert, _ = snap.tls_files()
-    proxies = snap.config.trusted_proxies if snap.config is not None else ()
-    return bool(cert or proxies)
+    if snap.server is not None:
+        return bool(cert or snap.server.trusted_hosts)
+    return bool(cert or (snap.config is not None and snap.config.trusted_proxies))
 
 
 @rule(

@@ -1,8 +1,9 @@
 """Responses chirp makes itself carry the same security headers as a handler's page.
 
 A refusal from a middleware outside SecurityHeadersMiddleware (Host 400, CSRF 403, a body
-over the limit read by CSRF 413), an error escaping the stack (500) and the router's 404
-and 405 are all checked over real HTTP against the headers of an ordinary page.
+over the limit read by CSRF 413), an error escaping the stack (500), the router's 404 and
+405 and a FileResponse whose file is gone are all checked over real HTTP against the headers
+of an ordinary page.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chirp import App, AppConfig, Request, Response, csrf_token, secure_stack
+from chirp import App, AppConfig, FileResponse, Request, Response, csrf_token, secure_stack
 from chirp.app import CallNext
 from chirp.middleware import SecurityHeadersMiddleware
 from helpers.secure import SECRET, session_cookie, stateless_client
@@ -50,6 +51,12 @@ def secured_app() -> App:
     @app.route("/notes", methods=("POST",))
     async def add_note(request: Request) -> str:
         return "stored"
+
+    @app.route("/download")
+    def download() -> FileResponse:
+        return FileResponse(
+            "/nonexistent/chirp-test-file.txt", headers={"cache-control": "max-age=86400"}, filename="r.txt"
+        )
 
     return app
 
@@ -122,6 +129,14 @@ def test_a_body_over_the_limit_read_by_csrf_carries_the_headers(served: Any) -> 
         "/notes", data={"note": "x" * (2 * BODY_LIMIT)}, headers={"cookie": f"chirp_session={cookie}"}
     )
     assert response.status_code == 413
+    assert_secured(response, policy)
+
+
+def test_a_missing_file_answers_404_with_the_headers(served: Any) -> None:
+    client, policy = served
+    response = client.get("/download")
+    assert (response.status_code, response.text) == (404, "404 Not Found\n")
+    assert "content-disposition" not in response.headers and "cache-control" not in response.headers
     assert_secured(response, policy)
 
 

@@ -1,8 +1,11 @@
 """A deploy-ready chirp app: `chirp check deploy_ready:app --deploy` passes.
 
 Configuration comes from the environment (CHIRP_SECRET_KEY, CHIRP_ALLOWED_HOSTS, ...);
-the secure stack is wired in the required order and pages use the CSP nonce.
+the secure stack is wired in the required order, pages use the CSP nonce and every note is
+HTML-escaped before it is shown (the CSP is the second line of defence, not the first).
 """
+
+import html
 
 from chirp import App, AppConfig, Request, csrf_token, secure_stack
 
@@ -20,7 +23,7 @@ NOTES: list[str] = []
 
 @app.route("/")
 def index(request: Request) -> str:
-    items = "".join(f"<li>{note}</li>" for note in NOTES)
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in NOTES)
     return (
         f"<!doctype html><title>Notes</title><ul>{items}</ul>"
         f'<form method="post" action="/notes">'

@@ -17,6 +17,7 @@ import anyio
 from chirp.config import AppConfig, SourceSite, caller_site
 from chirp.errors import HTTPError
 from chirp.health import HealthCheck, is_draining, run_checks, send_probe
+from chirp.middleware.security_headers import SecurityHeadersMiddleware
 from chirp.negotiation import to_response
 from chirp.request import ClientDisconnected, Request
 from chirp.responses import HTMLResponse, PlainTextResponse, Response
@@ -328,12 +329,24 @@ class App:
             response = await self._entry(request)
         except Exception as exc:
             response = self._error_response(request, exc)
+        if self._header_policy is not None:
+            self._header_policy.apply(response)
         try:
             await response(scope, receive, send)
         except ClientDisconnected:
             return
         except OSError as exc:
             logger.debug("client went away while sending the response: %s", exc)
+
+    @functools.cached_property
+    def _header_policy(self) -> SecurityHeadersMiddleware | None:
+        """The first registered SecurityHeadersMiddleware (read once the app serves, when the
+        middleware list is final): `_http` applies it to every response, so a refusal from an
+        outer middleware or an error escaping the stack carries the same headers as a page."""
+        return next(
+            (m.middleware for m in self.middleware if isinstance(m.middleware, SecurityHeadersMiddleware)),
+            None,
+        )
 
     async def _dispatch(self, request: Request) -> Response:
         """The innermost step: route, call the handler, negotiate the return value."""

@@ -19,6 +19,7 @@ ENVIRONMENTS = ("development", "test", "staging", "production")
 WORKER_MODES = ("auto", "sync", "async")
 LOG_FORMATS = ("auto", "text", "json")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+EMBEDDER_POLICIES = ("require-corp", "credentialless")
 SECRET_FIELDS = frozenset({"secret_key", "secret_key_fallbacks", "sentry_dsn", "redis_url", "database_url"})
 
 
@@ -84,6 +85,7 @@ class AppConfig:
     csp_nonce_enabled: bool = False
     content_security_policy: str | None = None
     strict_transport_security: str | None = None
+    cross_origin_embedder_policy: str | None = None
     max_request_body_size: int = 16 * 1024 * 1024
     keep_alive_timeout: float = 5.0
     request_timeout: float = 30.0
@@ -253,14 +255,19 @@ def secret_required(env: str) -> bool:
     return env != "development" and not _SECRET_DEFERRED.get()
 
 
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise `ConfigurationError` unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ConfigurationError(name, value, f"use one of {', '.join(choices)}")
+
+
 def validate(cfg: AppConfig) -> None:
     """Raise `ConfigurationError` for a setting that cannot work."""
-    if cfg.env not in ENVIRONMENTS:
-        raise ConfigurationError("env", cfg.env, f"use one of {', '.join(ENVIRONMENTS)}")
-    if cfg.worker_mode not in WORKER_MODES:
-        raise ConfigurationError("worker_mode", cfg.worker_mode, f"use one of {', '.join(WORKER_MODES)}")
-    if cfg.log_format not in LOG_FORMATS:
-        raise ConfigurationError("log_format", cfg.log_format, f"use one of {', '.join(LOG_FORMATS)}")
+    check_choice("env", cfg.env, ENVIRONMENTS)
+    check_choice("worker_mode", cfg.worker_mode, WORKER_MODES)
+    check_choice("log_format", cfg.log_format, LOG_FORMATS)
+    if cfg.cross_origin_embedder_policy is not None:
+        check_choice("cross_origin_embedder_policy", cfg.cross_origin_embedder_policy, EMBEDDER_POLICIES)
     if cfg.log_level.lower() not in LOG_LEVELS:
         raise ConfigurationError("log_level", cfg.log_level, f"use one of {', '.join(LOG_LEVELS)}")
     if cfg.forwarded_for_trusted_hops < 1:

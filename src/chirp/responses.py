@@ -182,6 +182,18 @@ class FileResponse(Response):
     """Send a file from disk in chunks, with its content type and length."""
 
     chunk_size = 64 * 1024
+    # What describes the file (and how long to cache it); a 404 for a missing file keeps
+    # every other header the app gave the response: security headers, cookies, Vary.
+    file_headers = frozenset(
+        {
+            b"cache-control",
+            b"content-disposition",
+            b"content-length",
+            b"content-type",
+            b"etag",
+            b"last-modified",
+        }
+    )
 
     def __init__(
         self,
@@ -201,7 +213,9 @@ class FileResponse(Response):
         try:
             stat = await anyio.to_thread.run_sync(os.stat, self.path)
         except FileNotFoundError:
-            await PlainTextResponse("404 Not Found\n", 404)(scope, receive, send)
+            missing = PlainTextResponse("404 Not Found\n", 404)
+            missing.headers.raw.extend(item for item in self.headers.raw if item[0] not in self.file_headers)
+            await missing(scope, receive, send)
             return
         self._set_content_type()
         self.headers["content-length"] = str(stat.st_size)

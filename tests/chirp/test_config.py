@@ -50,6 +50,7 @@ def test_construction_site_is_recorded() -> None:
         ({"port": 70000}, "port", "between 0 and 65535"),
         ({"log_format": "xml"}, "log_format", "auto, text, json"),
         ({"sentry_traces_sample_rate": 2.0}, "sentry_traces_sample_rate", "between 0.0 and 1.0"),
+        ({"cross_origin_embedder_policy": "corp"}, "cross_origin_embedder_policy", "credentialless"),
     ],
 )
 def test_invalid_settings_raise_with_field_value_and_fix(kwargs: dict, field: str, fix: str) -> None:
@@ -71,11 +72,13 @@ def test_from_env_reads_every_type(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHIRP_METRICS_ENABLED", "off")
     monkeypatch.setenv("CHIRP_HEALTH_PATH", "/livez")
     monkeypatch.setenv("CHIRP_SENTRY_DSN", "")
+    monkeypatch.setenv("CHIRP_CROSS_ORIGIN_EMBEDDER_POLICY", "require-corp")
     cfg = AppConfig.from_env(worker_mode="async")
     assert cfg.env == "staging" and cfg.debug is True and cfg.port == 9000
     assert cfg.allowed_hosts == ("example.com", ".example.org")
     assert cfg.rate_limit_requests_per_second == 2.5 and cfg.metrics_enabled is False
     assert cfg.health_path == "/livez" and cfg.sentry_dsn is None and cfg.worker_mode == "async"
+    assert cfg.cross_origin_embedder_policy == "require-corp"
     assert "secret_key" in cfg.from_environment and "worker_mode" not in cfg.from_environment
 
 

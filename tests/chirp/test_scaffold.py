@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -163,7 +165,7 @@ def test_full_project_own_tests_pass(full_project: Path) -> None:
         timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"\b8 passed\b", result.stdout), result.stdout
+    assert re.search(r"\b9 passed\b", result.stdout), result.stdout
 
 
 # -- refusals -----------------------------------------------------------------------------
@@ -254,6 +256,7 @@ def test_served_pages_carry_the_security_headers(served: ServerProcess) -> None:
     assert headers["x-frame-options"] == "DENY"
     assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
     assert headers["cross-origin-opener-policy"] == "same-origin"
+    assert headers["cross-origin-resource-policy"] == "same-origin"
     assert headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
     assert headers["cache-control"] == "private, no-store"
     csp = headers["content-security-policy"]
@@ -267,7 +270,19 @@ def test_served_nonce_differs_between_responses(served: ServerProcess) -> None:
     first, second = httpx.get(served.url + "/"), httpx.get(served.url + "/")
     assert nonce_of(first) != nonce_of(second)
     assert len(nonce_of(first)) >= 22  # ≥ 128 bits, URL-safe base64
-    assert f'<script nonce="{nonce_of(first)}">' in first.text
+    assert f'nonce="{nonce_of(first)}"></script>' in first.text
+
+
+def test_served_script_is_pinned_by_subresource_integrity(served: ServerProcess) -> None:
+    page = httpx.get(served.url + "/")
+    tag = re.search(r'<script src="(/[^"]+)" integrity="(sha384-[^"]+)" nonce="([^"]+)">', page.text)
+    assert tag is not None, page.text
+    assert tag[3] == nonce_of(page)
+    script = httpx.get(served.url + tag[1])
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert script.headers["x-content-type-options"] == "nosniff"
+    expected = "sha384-" + base64.b64encode(hashlib.sha384(script.content).digest()).decode()
+    assert tag[2] == expected
 
 
 def test_served_post_needs_the_csrf_token(served: ServerProcess) -> None:

@@ -20,6 +20,7 @@ EXPECTED = {
     "x-frame-options": "DENY",
     "referrer-policy": "strict-origin-when-cross-origin",
     "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
 }
 
 
@@ -44,6 +45,7 @@ def headers_app(middleware: SecurityHeadersMiddleware) -> App:
                 "Content-Security-Policy": "default-src 'none'; script-src https://cdn.example",
                 "Cache-Control": "public, max-age=60",
                 "Referrer-Policy": "no-referrer",
+                "Cross-Origin-Resource-Policy": "cross-origin",
             },
         )
 
@@ -67,6 +69,7 @@ def test_defaults_on_every_kind_of_response() -> None:
             assert response.headers[name] == value
         assert response.headers["content-security-policy"] == DEFAULT_CSP
         assert "strict-transport-security" not in response.headers
+        assert "cross-origin-embedder-policy" not in response.headers  # opt-in
         assert "cache-control" not in response.headers
     policy = responses[0].headers["content-security-policy"]
     assert directive(policy, "frame-ancestors") == ["'none'"]
@@ -82,6 +85,7 @@ def test_headers_set_by_the_handler_win() -> None:
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["content-security-policy"] == "default-src 'none'; script-src https://cdn.example"
     assert response.headers["cache-control"] == "public, max-age=60"
+    assert response.headers["cross-origin-resource-policy"] == "cross-origin"
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
@@ -90,6 +94,18 @@ def test_hsts_only_when_configured() -> None:
     with serve(headers_app(middleware)) as srv, stateless_client(srv.url) as client:
         response = client.get("/")
     assert response.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+
+
+def test_resource_and_embedder_policies_are_settings() -> None:
+    middleware = SecurityHeadersMiddleware(
+        cross_origin_resource_policy="same-site", cross_origin_embedder_policy="require-corp"
+    )
+    with serve(headers_app(middleware)) as srv, stateless_client(srv.url) as client:
+        page, own = client.get("/"), client.get("/own")
+    assert page.headers["cross-origin-resource-policy"] == "same-site"
+    assert own.headers["cross-origin-resource-policy"] == "cross-origin"  # the handler's own
+    for response in (page, own):
+        assert response.headers["cross-origin-embedder-policy"] == "require-corp"
 
 
 def test_custom_policy_gets_frame_ancestors_when_it_has_none() -> None:
@@ -106,6 +122,10 @@ def test_invalid_settings_are_refused() -> None:
         SecurityHeadersMiddleware(hsts="max-age=1\r\nSet-Cookie: a=b")
     with pytest.raises(ConfigurationError, match="CR, LF"):
         SecurityHeadersMiddleware(content_security_policy="default-src 'self'\nX: y")
+    with pytest.raises(ConfigurationError, match="same-origin, same-site, cross-origin"):
+        SecurityHeadersMiddleware(cross_origin_resource_policy="same-origin\r\nX: y")
+    with pytest.raises(ConfigurationError, match="require-corp, credentialless"):
+        SecurityHeadersMiddleware(cross_origin_embedder_policy="unsafe-none")
 
 
 def test_nonce_is_fresh_long_and_matches_the_page() -> None:
@@ -139,11 +159,14 @@ def test_from_config_reads_the_app_settings() -> None:
         content_security_policy="default-src 'self'",
         strict_transport_security="max-age=31536000",
         csp_nonce_enabled=True,
+        cross_origin_embedder_policy="credentialless",
     )
     middleware = SecurityHeadersMiddleware.from_config(config)
     assert middleware.content_security_policy == "default-src 'self'; frame-ancestors 'none'"
     assert middleware.hsts == "max-age=31536000"
     assert middleware.csp_nonce is True
+    assert ("cross-origin-embedder-policy", "credentialless") in middleware.headers
+    assert ("cross-origin-resource-policy", "same-origin") in middleware.headers
 
 
 @pytest.mark.parametrize(

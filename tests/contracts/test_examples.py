@@ -1,13 +1,19 @@
-"""The example apps: the deploy-ready one passes `chirp check --deploy`, the misconfigured one
-fails with the expected rule ids, and file-path app arguments work from the repository root."""
+"""The example apps: the deploy-ready one passes `chirp check --deploy` and, served in production
+posture, shows a stored `<script>` note escaped; the misconfigured one fails with the expected
+rule ids; file-path app arguments work from the repository root."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import httpx
+
+from helpers.process import spawn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SECRET = "pZ7-kQ2vX9mL4tR8wN1cB6yH3jF0sD5gA"
@@ -29,6 +35,31 @@ def test_deploy_ready_example_passes_the_deploy_check() -> None:
     report = json.loads(result.stdout)
     assert result.returncode == 0, result.stdout
     assert report["ok"] is True and report["counts"]["error"] == 0 and report["counts"]["warning"] == 0
+
+
+def test_deploy_ready_example_escapes_a_stored_note() -> None:
+    server = spawn(
+        ["chirp", "run", "deploy_ready:app", "--production", "--port", "0", "--workers", "1", "--no-reload"],
+        EXAMPLES,
+        env={"CHIRP_SECRET_KEY": SECRET, "CHIRP_ALLOWED_HOSTS": "127.0.0.1"},
+    )
+    payload = '<script>alert("owned")</script><img src=x onerror=alert(1)>'
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            page = client.get("/")
+            session = {"cookie": f"chirp_session={page.cookies['chirp_session']}"}
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token is not None, page.text
+            stored = client.post("/notes", data={"note": payload, "csrf_token": token[1]}, headers=session)
+            assert stored.status_code == 303
+            listing = client.get("/", headers=session).text
+    finally:
+        server.stop()
+    assert (
+        "<li>&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;</li>"
+        in listing
+    )
+    assert "<script>alert" not in listing and "<img" not in listing
 
 
 def test_misconfigured_example_fails_with_the_expected_ids() -> None:

@@ -1,7 +1,8 @@
 """`SecurityHeadersMiddleware`: the browser-side hardening headers on every response.
 
 Headers a handler set itself are left alone; the only change ever made to one is adding
-the per-response nonce to its `script-src`.
+the per-response nonce to its `script-src`. The App applies the same policy to responses
+made outside the middleware (see `SecurityHeadersMiddleware.apply`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from chirp.config import EMBEDDER_POLICIES, check_choice
 from chirp.datastructures import check_header
 from chirp.errors import ConfigurationError
 from chirp.request import Request
@@ -23,6 +25,7 @@ DEFAULT_CSP = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 NONCE_BYTES = 18  # 144 bits
+RESOURCE_POLICIES = ("same-origin", "same-site", "cross-origin")
 _CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 
 
@@ -60,7 +63,7 @@ def add_nonce(policy: str, nonce: str) -> str:
 
 
 class SecurityHeadersMiddleware:
-    """Add nosniff, DENY framing, a strict CSP, referrer and opener policies, and HSTS.
+    """Add nosniff, DENY framing, a strict CSP, referrer, opener and resource policies, and HSTS.
 
     - `content_security_policy=None` uses `DEFAULT_CSP`; a custom policy without a
       `frame-ancestors` directive gets `frame-ancestors 'none'` appended.
@@ -69,6 +72,11 @@ class SecurityHeadersMiddleware:
     - `csp_nonce=True` makes a fresh nonce per response, exposes it as
       `request.csp_nonce`, adds it to `script-src` and marks the response
       `Cache-Control: private, no-store` (a cached nonce is a reusable nonce).
+    - `cross_origin_resource_policy` keeps other sites from embedding the responses
+      (`same-origin`, `same-site` or `cross-origin`); a handler serving something meant for
+      other sites sets its own.
+    - `cross_origin_embedder_policy` (`require-corp` or `credentialless`) is opt-in: it blocks
+      every cross-origin subresource that does not consent, which breaks pages that load any.
     """
 
     def __init__(
@@ -76,6 +84,9 @@ class SecurityHeadersMiddleware:
         content_security_policy: str | None = None,
         hsts: str | None = None,
         csp_nonce: bool = False,
+        *,
+        cross_origin_resource_policy: str = "same-origin",
+        cross_origin_embedder_policy: str | None = None,
     ) -> None:
         policy = DEFAULT_CSP if content_security_policy is None else content_security_policy.strip()
         _check_value("content_security_policy", policy)
@@ -90,16 +101,26 @@ class SecurityHeadersMiddleware:
                     hsts,
                     "include max-age, e.g. 'max-age=63072000; includeSubDomains'",
                 )
+        check_choice("cross_origin_resource_policy", cross_origin_resource_policy, RESOURCE_POLICIES)
+        if cross_origin_embedder_policy is not None:
+            check_choice("cross_origin_embedder_policy", cross_origin_embedder_policy, EMBEDDER_POLICIES)
         self.content_security_policy = policy
         self.hsts = hsts
         self.csp_nonce = bool(csp_nonce)
-        self.static_headers: tuple[tuple[str, str], ...] = (
+        headers = [
             ("x-content-type-options", "nosniff"),
             ("x-frame-options", "DENY"),
             ("referrer-policy", "strict-origin-when-cross-origin"),
             ("cross-origin-opener-policy", "same-origin"),
-            *((("strict-transport-security", hsts),) if hsts else ()),
-        )
+            ("cross-origin-resource-policy", cross_origin_resource_policy),
+            ("content-security-policy", policy),
+        ]
+        if cross_origin_embedder_policy is not None:
+            headers.append(("cross-origin-embedder-policy", cross_origin_embedder_policy))
+        if hsts:
+            headers.append(("strict-transport-security", hsts))
+        self.headers: tuple[tuple[str, str], ...] = tuple(headers)
+        self._raw = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers)
 
     @classmethod
     def from_config(cls, config: AppConfig, **overrides: Any) -> SecurityHeadersMiddleware:
@@ -107,9 +128,22 @@ class SecurityHeadersMiddleware:
             "content_security_policy": config.content_security_policy,
             "hsts": config.strict_transport_security,
             "csp_nonce": config.csp_nonce_enabled,
+            "cross_origin_embedder_policy": config.cross_origin_embedder_policy,
         }
         values.update(overrides)
         return cls(**values)
+
+    def apply(self, response: Response) -> Response:
+        """Add every header of the policy that `response` does not set itself.
+
+        The App calls this on each final response too, so a refusal from a middleware
+        registered before this one, or an error escaping the stack, is as hardened as a
+        handler's page; on a response that came through here it adds nothing.
+        """
+        raw = response.headers.raw
+        present = {name.lower() for name, _ in raw}
+        raw.extend(item for item in self._raw if item[0] not in present)
+        return response
 
     async def __call__(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -117,15 +151,10 @@ class SecurityHeadersMiddleware:
         nonce = secrets.token_urlsafe(NONCE_BYTES) if self.csp_nonce else None
         if nonce is not None:
             request.csp_nonce = nonce
-        response = await call_next(request)
-        headers = response.headers
-        for name, value in self.static_headers:
-            if name not in headers:
-                headers[name] = value
-        if "content-security-policy" not in headers:
-            headers["content-security-policy"] = self.content_security_policy
+        response = self.apply(await call_next(request))
         if nonce is None:
             return response
+        headers = response.headers
         for name in _CSP_HEADERS:
             if name in headers:
                 headers[name] = add_nonce(headers[name], nonce)

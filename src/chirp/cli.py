@@ -71,7 +71,10 @@ Examples:
     "--reload/--no-reload", default=None, help="Restart on source change (default: on in development)."
 )
 @click.option(
-    "--production", is_flag=True, help="env=production, debug off; the secret comes from CHIRP_SECRET_KEY."
+    "--production",
+    is_flag=True,
+    help="Import with CHIRP_ENV=production and serve env=production (a missing secret from "
+    "CHIRP_SECRET_KEY); nothing else is overridden.",
 )
 @click.option("--workers", type=int, help="Worker processes (0 = one per available CPU).")
 @click.option("--metrics", is_flag=True, help="Serve Prometheus metrics at AppConfig.metrics_path.")

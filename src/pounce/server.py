@@ -61,12 +61,13 @@ class Server:
         self._ssl: ssl.SSLContext | None = None
         self._scheme = "http"
 
-    def shutdown(self) -> None:
-        """Begin a graceful shutdown (what SIGTERM does); calling twice forces it.
+    def shutdown(self, force: bool = False) -> None:
+        """Begin a graceful shutdown (what SIGTERM does); `force` (a second Ctrl-C, SIGQUIT)
+        stops waiting for in-flight requests. Calling it again without `force` changes nothing.
 
         Call it from the server's event loop (a signal handler or a task of the loop).
         """
-        if self._stopping and self._all_closed is not None:
+        if force and self._all_closed is not None:
             self._all_closed.set()
         self._stopping = True
         if self._stop is not None:
@@ -78,7 +79,7 @@ class Server:
         *,
         install_signals: bool = True,
         on_ready: Callable[[Server], None] | None = None,
-        signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT),
+        signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT),
     ) -> None:
         """Serve until a signal (or `shutdown()`), then drain and run lifespan shutdown."""
         config = self.config
@@ -180,13 +181,22 @@ class Server:
             logger.debug("app did not handle %s: %r", kind, exc)
 
     async def _watch_signals(self, signals: tuple[int, ...]) -> None:
+        """SIGTERM or SIGINT: drain gracefully, however many copies arrive (a signal sent to the
+        whole process group, and the supervisor's forwarded one, are the same request). A second
+        SIGINT (a separate Ctrl-C) or SIGQUIT: exit now, without waiting for in-flight requests."""
+        interrupted = False
         with anyio.open_signal_receiver(*(signal.Signals(s) for s in signals)) as received:
             async for signum in received:
                 name = signal.Signals(signum).name
-                logger.info(
-                    "received %s, %s", name, "forcing exit" if self._stopping else "shutting down gracefully"
-                )
-                self.shutdown()
+                if signum == signal.SIGQUIT or (signum == signal.SIGINT and interrupted):
+                    logger.warning("received %s, exiting without waiting for in-flight requests", name)
+                    self.shutdown(force=True)
+                elif self._stopping:
+                    logger.info("received %s again; already draining", name)
+                else:
+                    logger.info("received %s, shutting down gracefully", name)
+                    self.shutdown()
+                interrupted = interrupted or signum == signal.SIGINT
 
     async def _accept_loop(
         self, sock: socket.socket, tg: anyio.abc.TaskGroup, scope: anyio.CancelScope

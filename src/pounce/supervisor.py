@@ -82,8 +82,10 @@ class Supervisor:
         self.pending_restarts: list[tuple[float, int]] = []
         self.signals: list[int] = []
         self.stopping = False
+        self.interrupted = False  # a SIGINT arrived: the next one is a second Ctrl-C
         self.reload_generation: int | None = None
         self.start_failures: set[str] = set()
+        self.reload_requested = False  # a reload signal arrived while one was under way
         self.selector = selectors.DefaultSelector()
 
     # -- main loop -------------------------------------------------------------------------
@@ -95,7 +97,14 @@ class Supervisor:
         os.set_blocking(wake_r, False)
         self.selector.register(wake_r, selectors.EVENT_READ, None)
         old_wakeup = signal.set_wakeup_fd(wake_w)
-        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP, signal.SIGCHLD)
+        handled = (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGQUIT,
+            signal.SIGUSR1,
+            signal.SIGHUP,
+            signal.SIGCHLD,
+        )
         previous = {s: signal.signal(s, self._on_signal) for s in handled}
         self.wake_fds = (wake_r, wake_w)
         self.shared = SharedState(self.config)  # before forking: the workers inherit its environment
@@ -140,13 +149,22 @@ class Supervisor:
                 logger.info("all %d workers ready", len(self.workers))
             while self.signals:
                 signum = self.signals.pop(0)
+                name = signal.Signals(signum).name
+                if signum == signal.SIGQUIT or (signum == signal.SIGINT and self.interrupted):
+                    logger.warning(
+                        "received %s, stopping workers without waiting for in-flight requests", name
+                    )
+                    self._signal_all(signal.SIGQUIT)
+                    self._wait_all(5)
+                    return 1
                 if signum in (signal.SIGTERM, signal.SIGINT):
+                    # One request to stop, however many copies arrive: a signal sent to the
+                    # whole process group reaches the workers too, and they drain on it.
+                    self.interrupted = self.interrupted or signum == signal.SIGINT
                     if self.stopping:
-                        logger.warning("second %s: killing workers", signal.Signals(signum).name)
-                        self._signal_all(signal.SIGKILL)
-                        self._wait_all(5)
-                        return 1
-                    logger.info("received %s, draining workers", signal.Signals(signum).name)
+                        logger.info("received %s again; already draining", name)
+                        continue
+                    logger.info("received %s, draining workers", name)
                     self.stopping = True
                     self.sock.close()  # the workers hold the socket; closing ours lets it go with theirs
                     self._signal_all(signal.SIGTERM)
@@ -191,7 +209,7 @@ class Supervisor:
         # and the reload signals; a worker drains on the SIGTERM the supervisor sends.
         for s in (signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
-        for s in (signal.SIGTERM, signal.SIGCHLD):
+        for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGCHLD):
             signal.signal(s, signal.SIG_DFL)
         self.selector.close()
         for fd in self.wake_fds:
@@ -216,7 +234,9 @@ class Supervisor:
         try:
             anyio.run(
                 lambda: server.serve(
-                    self.sock, on_ready=lambda _: _send(ready_w, b"R"), signals=(signal.SIGTERM,)
+                    self.sock,
+                    on_ready=lambda _: _send(ready_w, b"R"),
+                    signals=(signal.SIGTERM, signal.SIGQUIT),
                 )
             )
         except StartupFailed as exc:
@@ -341,7 +361,10 @@ class Supervisor:
     # -- rolling reload --------------------------------------------------------------------
     def _start_reload(self) -> None:
         if self.reload_generation is not None:
-            logger.info("reload already in progress")
+            # The code may have changed again since this generation imported it: once it is
+            # serving (or has failed), another generation imports the newest code.
+            logger.info("reload already in progress; another one follows it")
+            self.reload_requested = True
             return
         self.reload_generation = self.generation + 1
         logger.info("reloading: starting generation %d", self.reload_generation)
@@ -364,6 +387,7 @@ class Supervisor:
         self.reload_generation = None
         self.pending_restarts.clear()
         logger.info("reload complete: generation %d serving, %d old workers draining", gen, len(old))
+        self._follow_up_reload()
 
     def _abort_reload(self) -> None:
         gen = self.reload_generation
@@ -373,6 +397,12 @@ class Supervisor:
                 worker.stopping = True
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGKILL)
+        self._follow_up_reload()
+
+    def _follow_up_reload(self) -> None:
+        if self.reload_requested and not self.stopping:
+            self.reload_requested = False
+            self._start_reload()
 
 
 def _send(fd: int, data: bytes) -> None:

@@ -55,12 +55,18 @@ class ServerProcess:
 
 
 def spawn(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 20
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 20,
+    own_group: bool = False,
 ) -> ServerProcess:
     """Run `python -m <args>` in `cwd` and wait until its log says where it listens.
 
     A thread reads stderr line by line (selecting on a buffered text pipe misses lines
-    already buffered); `ServerProcess.log` keeps every line read so far.
+    already buffered); `ServerProcess.log` keeps every line read so far. With `own_group`
+    the server leads a process group of its own, to be signalled as a terminal or an init
+    system signals one (`os.killpg(server.proc.pid, ...)`).
     """
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     proc = subprocess.Popen(
@@ -68,8 +74,9 @@ def spawn(
         cwd=cwd,
         env=full_env,
         stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         text=True,
+        process_group=0 if own_group else None,
     )
     lines: queue.Queue[str | None] = queue.Queue()
     seen: list[str] = []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -34,7 +36,9 @@ APP = textwrap.dedent(
             fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             os.write(fd, b"x")
             os.close(fd)
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(float(scope["query_string"] or 0.2))
+        if scope["path"] == "/hang":
+            await asyncio.sleep(60)
         body = f"{{VERSION}} {{os.getpid()}}".encode()
         await send({{"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", str(len(body)).encode())]}})
@@ -56,7 +60,7 @@ def project(tmp_path: Path) -> Path:
 def start(project: Path, workers: int = 2) -> ServerProcess:
     env = {"REQUEST_LOG": str(project / "requests.log")}
     server = spawn(["pounce", "serve", "--app", "workerapp:app", "--port", "0", "--workers", str(workers),
-                    "--no-access-log"], project, env)  # fmt: skip
+                    "--no-access-log"], project, env, own_group=True)  # fmt: skip
     wait_until(lambda: len(distinct_pids(server.url)) == workers)
     return server
 
@@ -81,7 +85,7 @@ def wait_until(predicate, timeout: float = 20) -> None:  # type: ignore[no-untyp
 class Load:
     """Concurrent clients sending requests in a loop until stopped; tallies outcomes."""
 
-    def __init__(self, url: str, clients: int = 8, path: str = "/slow") -> None:
+    def __init__(self, url: str, clients: int = 8, path: str = "/slow?0.5") -> None:
         self.url = url + path
         self.ok: list[str] = []
         self.failures: list[str] = []
@@ -149,18 +153,80 @@ def test_killed_worker_is_restarted_while_the_other_serves(project: Path) -> Non
         assert server.stop() == 0
 
 
-def test_sigterm_under_load_loses_no_accepted_request(project: Path) -> None:
-    server = start(project)
+def supervisor_only(server: ServerProcess, signum: int) -> None:
+    server.proc.send_signal(signum)
+
+
+def whole_group(server: ServerProcess, signum: int) -> None:
+    """As systemd (KillMode=control-group), `kill -- -PGID` or a terminal's Ctrl-C deliver it."""
+    os.killpg(server.proc.pid, signum)
+
+
+@pytest.mark.parametrize(
+    ("workers", "deliver", "signum"),
+    [
+        (2, supervisor_only, signal.SIGTERM),
+        (2, whole_group, signal.SIGTERM),
+        (2, whole_group, signal.SIGINT),
+        (1, supervisor_only, signal.SIGTERM),
+        (1, whole_group, signal.SIGINT),
+    ],
+    ids=["supervisor-SIGTERM", "group-SIGTERM", "group-SIGINT", "single-SIGTERM", "single-group-SIGINT"],
+)
+def test_graceful_stop_under_load_loses_no_accepted_request(
+    project: Path, workers: int, deliver: Callable[[ServerProcess, int], None], signum: int
+) -> None:
+    server = start(project, workers)
     log = project / "requests.log"
     with Load(server.url) as load:
-        wait_until(lambda: len(load.ok) >= 20)
-        server.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: len(load.ok) >= 16)  # half-second requests are in flight on every client
+        deliver(server, signum)
+        if signum == signal.SIGTERM:
+            deliver(server, signum)  # SIGTERM again changes nothing (a second SIGINT is a second Ctrl-C)
         assert server.proc.wait(20) == 0
     accepted = log.stat().st_size  # one byte per request the app started
-    print(f"SIGTERM under load: {accepted} accepted, {len(load.ok)} answered, "
+    print(f"{deliver.__name__} {signal.Signals(signum).name}: {accepted} accepted, {len(load.ok)} answered, "
           f"{len(load.failures)} failed, {load.refused} refused after the listener closed")  # fmt: skip
     assert load.failures == []
     assert len(load.ok) == accepted
+    assert not any("forcing" in line or "shutdown_timeout reached" in line for line in server.read_log())
+
+
+def hanging_request(url: str) -> threading.Thread:
+    """A request that would keep a graceful drain waiting for a minute."""
+
+    def run() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(url + "/hang", timeout=30)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_a_second_ctrl_c_exits_without_waiting(project: Path, workers: int) -> None:
+    server = start(project, workers)
+    hanging = hanging_request(server.url)
+    wait_until(lambda: any("GET /hang" in line for line in server.read_log()) or hanging.is_alive())
+    whole_group(server, signal.SIGINT)
+    wait_until(lambda: any("gracefully" in line or "draining workers" in line for line in server.read_log()))
+    started = time.monotonic()
+    whole_group(server, signal.SIGINT)
+    assert server.proc.wait(10) != 0
+    assert time.monotonic() - started < 8  # not the 30 s shutdown_timeout
+    hanging.join(5)
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_sigquit_exits_without_waiting(project: Path, workers: int) -> None:
+    server = start(project, workers)
+    hanging = hanging_request(server.url)
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGQUIT)
+    server.proc.wait(10)
+    assert time.monotonic() - started < 8
+    hanging.join(5)
 
 
 def test_sigusr1_reload_under_load_serves_new_code_without_failures(project: Path) -> None:
@@ -178,6 +244,29 @@ def test_sigusr1_reload_under_load_serves_new_code_without_failures(project: Pat
         )
         assert load.failures == [] and load.refused == 0
         assert {httpx.get(server.url + "/").text.split()[0] for _ in range(10)} == {"v2"}
+    finally:
+        assert server.stop() == 0
+
+
+def test_twenty_reloads_under_load_fail_and_refuse_nothing(project: Path) -> None:
+    """Every second reload arrives while the previous one is still under way or draining."""
+    server = start(project)
+    try:
+        with Load(server.url, path="/slow?0.2") as load:
+            wait_until(lambda: len(load.ok) >= 16)
+            for version in range(2, 22):
+                write_app(project, f"v{version}")
+                server.proc.send_signal(signal.SIGUSR1)
+                if version % 2:  # wait for the swap only every other time
+                    wait_until(lambda v=version: any(t.startswith(f"v{v} ") for t in load.ok[-16:]), 30)
+            wait_until(lambda: any(t.startswith("v21 ") for t in load.ok[-16:]), 30)
+            served = len(load.ok)
+            wait_until(lambda: len(load.ok) >= served + 16)
+        completed = sum("reload complete" in line for line in server.read_log())
+        print(f"20 reloads ({completed} generations swapped) under load: {len(load.ok)} answered, "
+              f"{len(load.failures)} failed, {load.refused} refused")  # fmt: skip
+        assert load.failures == [] and load.refused == 0
+        assert {httpx.get(server.url + "/").text.split()[0] for _ in range(10)} == {"v21"}
     finally:
         assert server.stop() == 0
 

@@ -176,8 +176,21 @@ def _coerce(name: str, raw: Any, hint: Any, source: str) -> Any:
             return dict(raw)
         return str(raw)
     except (TypeError, ValueError):
-        kind = text.replace("typing.", "")
-        raise ConfigurationError(f"{source}: {name}", raw, f"expected a value of type {kind}") from None
+        raise ConfigurationError(f"{source}: {name}", raw, f"expected {_kind(text)}") from None
+
+
+def _kind(type_text: str) -> str:
+    """A field's type in words, for an error message."""
+    for marker, words in (
+        ("tuple", "a list of strings"),
+        ("bool", "true or false"),
+        ("float", "a number"),
+        ("int", "an integer"),
+        ("Mapping", "a table"),
+    ):
+        if marker in type_text:
+            return words
+    return "a string"
 
 
 def _validate(cfg: ServerConfig) -> None:

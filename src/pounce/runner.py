@@ -19,7 +19,9 @@ from pounce.errors import StartupFailed
 from pounce.importer import import_app
 from pounce.logs import configure_logging
 from pounce.server import Server
+from pounce.sockets import BindError
 from pounce.supervisor import Supervisor
+from pounce.tls import TLSFileError, check_files
 from pounce.workers import effective_worker_mode, worker_count
 
 logger = logging.getLogger("pounce.error")
@@ -64,6 +66,10 @@ def serve_loaded(app: Any, config: ServerConfig, load_next: Callable[[], Any] | 
     or forks; a `StartupFailed` it raises is printed once and ends the launch with code 3.
     `load_app` gives the workers of a reload generation a freshly imported app.
     """
+    try:
+        check_files(config)  # the judgement `pounce check` makes of them
+    except TLSFileError as exc:
+        return report_failure(str(exc), "run `pounce check` with the same settings for every problem")
     hook = getattr(app, "pounce_preflight", None)
     if callable(hook):
         try:
@@ -72,9 +78,19 @@ def serve_loaded(app: Any, config: ServerConfig, load_next: Callable[[], Any] | 
             report_refusal(exc)
             return EXIT_STARTUP_FAILED
     workers = worker_count(config.workers)
-    if workers > 1:
-        return serve_workers(config, workers, load_next, preloaded=app)
-    return serve_imported(app, config)
+    try:
+        if workers > 1:
+            return serve_workers(config, workers, load_next, preloaded=app)
+        return serve_imported(app, config)
+    except BindError as exc:
+        return report_failure(str(exc), "")
+
+
+def report_failure(message: str, hint: str) -> int:
+    """A server that could not start: one `error:` line (and a hint), exit code 1."""
+    sys.stderr.write(f"error: {message}\n" + (f"hint: {hint}\n" if hint else ""))
+    sys.stderr.flush()
+    return EXIT_FAILED
 
 
 def report_refusal(exc: StartupFailed) -> None:

@@ -21,6 +21,7 @@ from pounce.config import ServerConfig
 from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection, _h2_available
 from pounce.features import OBSERVER_TICK, build_features
 from pounce.sockets import bind_socket
+from pounce.tls import create_ssl_context
 from pounce.transport import ProtocolStream
 from pounce.workers import effective_worker_mode
 
@@ -31,15 +32,6 @@ _OVERLOAD = (
     b"content-length: 20\r\nretry-after: 1\r\nconnection: close\r\nserver: pounce\r\n\r\n"
     b"server at capacity\r\n"
 )
-
-
-def create_ssl_context(config: ServerConfig, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    assert config.ssl_certfile and config.ssl_keyfile
-    ctx.load_cert_chain(config.ssl_certfile, config.ssl_keyfile)
-    ctx.set_alpn_protocols(list(alpn))
-    return ctx
 
 
 class Server:

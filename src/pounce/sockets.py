@@ -52,23 +52,31 @@ def _bind_message(host: str, port: int, exc: OSError) -> str:
     return f"cannot bind {host}:{port}: {exc.strerror or exc}"
 
 
-def _bind_unix(path: str, backlog: int) -> socket.socket:
+def unix_problem(path: str) -> str | None:
+    """Why a Unix socket cannot be bound at `path`, without touching it (None: it can)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"the directory {parent} does not exist"
+    if not os.access(parent, os.W_OK):
+        return f"the directory {parent} is not writable"
     if os.path.exists(path):
         if not stat.S_ISSOCK(os.stat(path).st_mode):
-            raise BindError(
-                f"cannot bind unix:{path}: a file that is not a socket is in the way; remove it or pick another --uds"
-            )
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(path)
-        except OSError:
-            os.unlink(path)  # a stale socket left by a server that died
-        else:
-            raise BindError(
-                f"cannot bind unix:{path}: another server is listening on it; stop it or pick another --uds"
-            )
-        finally:
-            probe.close()
+            return "a file that is not a socket is in the way"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+            except OSError:
+                return None  # a stale socket left by a server that died: bound over
+            return "another server is listening on it"
+    return None
+
+
+def _bind_unix(path: str, backlog: int) -> socket.socket:
+    problem = unix_problem(path)
+    if problem:
+        raise BindError(f"cannot bind unix:{path}: {problem}; fix that or pick another --uds")
+    if os.path.exists(path):
+        os.unlink(path)  # stale
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
@@ -76,7 +84,7 @@ def _bind_unix(path: str, backlog: int) -> socket.socket:
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        raise BindError(f"cannot bind unix:{path}: {exc.strerror or exc}") from exc
+        raise BindError(f"cannot bind unix:{path}: {exc.strerror or exc}; pick another --uds") from exc
     return sock
 
 

@@ -214,3 +214,91 @@ def test_chirp_run_production_needs_a_secret(project: Path) -> None:
     result = run_cli(["chirp", "run", "myapp:app", "--production"], project, {"CHIRP_SECRET_KEY": ""})
     assert result.returncode == 2
     assert "error: --production needs a secret key" in result.stderr and "CHIRP_SECRET_KEY" in result.stderr
+
+
+def _tls_case(project: Path, case: str) -> list[str]:
+    """`--ssl-certfile/--ssl-keyfile` flags for one way TLS files can be wrong."""
+    from helpers.certs import make_key, write_pair
+
+    cert, key = write_pair(project)
+    if case == "missing":
+        cert = project / "missing.pem"
+    elif case == "mismatch":
+        _, key = write_pair(project, "other", key=make_key())
+    elif case == "not-pem":
+        cert = project / "garbage.pem"
+        cert.write_text("not a certificate\n")
+    elif case == "unreadable":
+        key = project  # a directory: open() fails as it does for a file without permission
+    elif case == "expired":
+        cert, key = write_pair(project, "old", days_valid=10, days_ago=30)
+    return ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "ssl_certfile '{project}/missing.pem' does not exist"),
+        ("mismatch", "does not match the certificate"),
+        ("not-pem", "is not a PEM certificate"),
+        ("unreadable", "ssl_keyfile '{project}' cannot be read"),
+        ("expired", "expired on"),
+    ],
+)
+@pytest.mark.parametrize("command", ["pounce", "chirp"])
+def test_tls_problems_stop_the_start_with_one_line(
+    project: Path, case: str, message: str, command: str
+) -> None:
+    tls = _tls_case(project, case)
+    if command == "pounce":
+        args = ["pounce", "serve", "--app", "myapp:app", "--port", "0", *tls]
+        env = None
+    else:  # chirp run takes TLS from the AppConfig
+        args = ["chirp", "run", "myapp:app", "--port", "0", "--no-reload"]
+        env = {"CHIRP_SSL_CERTFILE": tls[1], "CHIRP_SSL_KEYFILE": tls[3]}
+        (project / "myapp.py").write_text(
+            APP.replace("app = App()", "from chirp import AppConfig\napp = App(AppConfig.from_env())")
+        )
+    result = run_cli(args, project, env)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message.format(project=project) in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and "serving on" not in result.stderr
+    # the same judgement as the preflight
+    checked = run_cli(["pounce", "check", "--app", "myapp:app", "--port", "0", *tls], project)
+    assert checked.returncode == 1 and message.format(project=project) in checked.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "toml", "code", "message"),
+    [
+        (["--uds", "/nonexistent-dir/pounce.sock"], None, 1, "the directory /nonexistent-dir does not exist"),
+        (
+            ["--config", "pounce.toml"],
+            'workers = "many"\n',
+            2,
+            "workers='many' is invalid: expected an integer",
+        ),
+        (
+            ["--config", "pounce.toml"],
+            "access_log = 3.5\n",
+            2,
+            "access_log=3.5 is invalid: expected true or false",
+        ),
+        (["--app", "myapp:crash()"], None, 1, "raised RuntimeError: database url missing"),
+    ],
+)
+def test_other_startup_errors_are_one_line(
+    project: Path, args: list[str], toml: str | None, code: int, message: str
+) -> None:
+    (project / "myapp.py").write_text(
+        APP + "\n\ndef crash():\n    raise RuntimeError('database url missing')\n"
+    )
+    if toml is not None:
+        (project / "pounce.toml").write_text(toml)
+    app = [] if "--app" in args else ["--app", "myapp:app"]
+    result = run_cli(["pounce", "serve", *app, "--port", "0", *args], project)
+    assert result.returncode == code, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr

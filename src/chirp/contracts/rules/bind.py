@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
-import stat
 from collections.abc import Iterator
 
 from chirp.contracts.model import Finding, Severity, everywhere, rule
@@ -46,24 +44,6 @@ def address(snap: Snapshot) -> Iterator[Finding]:
         )
 
 
-def _unix_problem(path: str) -> str | None:
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        return f"the directory {parent} does not exist"
-    if not os.access(parent, os.W_OK):
-        return f"the directory {parent} is not writable"
-    if os.path.exists(path):
-        if not stat.S_ISSOCK(os.stat(path).st_mode):
-            return "a file that is not a socket is in the way"
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            try:
-                probe.connect(path)
-            except OSError:
-                return None
-            return "another server is listening on it"
-    return None
-
-
 @rule(
     "bind.unavailable",
     title="Cannot bind the listening socket",
@@ -77,7 +57,9 @@ def unavailable(snap: Snapshot) -> Iterator[Finding]:
     if server is None:
         return
     if server.uds:
-        problem = _unix_problem(server.uds)
+        from pounce.sockets import unix_problem
+
+        problem = unix_problem(server.uds)
         if problem:
             yield Finding(f"cannot bind unix:{server.uds}: {problem}", snap.setting_location, "uds")
         return

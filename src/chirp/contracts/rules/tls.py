@@ -2,81 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-from typing import Any
 
-from chirp.contracts.model import Finding, Location, Severity, everywhere, levels, rule
+from chirp.contracts.model import Finding, Severity, everywhere, levels, rule
 from chirp.contracts.snapshot import Snapshot
 
 E, W = Severity.ERROR, Severity.WARNING
-EXPIRY_WARNING = dt.timedelta(days=14)
-
-
-def _read(path: str, label: str, where: Location | None) -> tuple[bytes | None, Finding | None]:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(), None
-    except FileNotFoundError:
-        return None, Finding(f"{label} {path!r} does not exist", where, label)
-    except OSError as exc:
-        return None, Finding(f"{label} {path!r} cannot be read: {exc.strerror or exc}", where, label)
-
-
-def load_pair(snap: Snapshot) -> tuple[Any, Any, list[Finding]]:
-    """(leaf certificate, private key, problems) for the configured files; None where unloadable."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    certfile, keyfile, where = snap.tls_setting()
-    problems: list[Finding] = []
-    cert = key = None
-    if not certfile or not keyfile:
-        problems.append(
-            Finding(
-                "set ssl_certfile and ssl_keyfile together",
-                where,
-                "ssl_keyfile" if certfile else "ssl_certfile",
-            )
-        )
-        return None, None, problems
-    cert_bytes, problem = _read(certfile, "ssl_certfile", where)
-    if problem:
-        problems.append(problem)
-    key_bytes, problem = _read(keyfile, "ssl_keyfile", where)
-    if problem:
-        problems.append(problem)
-    if cert_bytes is not None:
-        try:
-            cert = x509.load_pem_x509_certificates(cert_bytes)[0]
-        except ValueError as exc:
-            problems.append(
-                Finding(f"ssl_certfile {certfile!r} is not a PEM certificate: {exc}", where, "ssl_certfile")
-            )
-    if key_bytes is not None:
-        try:
-            key = serialization.load_pem_private_key(key_bytes, password=None)
-        except TypeError:
-            problems.append(
-                Finding(
-                    f"ssl_keyfile {keyfile!r} is encrypted; pounce needs an unencrypted key",
-                    where,
-                    "ssl_keyfile",
-                )
-            )
-        except (ValueError, Exception) as exc:
-            problems.append(
-                Finding(f"ssl_keyfile {keyfile!r} is not a PEM private key: {exc}", where, "ssl_keyfile")
-            )
-    return cert, key, problems
-
-
-def _spki(public_key: Any) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    return bytes(
-        public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
 
 
 @rule(
@@ -87,38 +18,15 @@ def _spki(public_key: Any) -> bytes:
     tags=("app", "server"),
 )
 def files(snap: Snapshot) -> Iterator[Finding]:
-    """A bad certificate stops the server from starting, or browsers from connecting to it."""
+    """A bad certificate stops the server from starting (`pounce serve` refuses on the same
+    judgement), or browsers from connecting to it."""
+    from pounce.tls import diagnose
+
     certfile, keyfile, where = snap.tls_setting()
     if not certfile and not keyfile:
         return
-    cert, key, problems = load_pair(snap)
-    yield from problems
-    if cert is None:
-        return
-    if key is not None and _spki(cert.public_key()) != _spki(key.public_key()):
-        yield Finding(
-            f"ssl_keyfile {keyfile!r} does not match the certificate in {certfile!r}", where, "ssl_keyfile"
-        )
-    now = dt.datetime.now(dt.UTC)
-    not_after = cert.not_valid_after_utc
-    if not_after <= now:
-        yield Finding(
-            f"the certificate in {certfile!r} expired on {not_after:%Y-%m-%d}", where, "ssl_certfile"
-        )
-    elif not_after - now < EXPIRY_WARNING:
-        days = (not_after - now).days
-        yield Finding(
-            f"the certificate in {certfile!r} expires in {days} day(s), on {not_after:%Y-%m-%d}",
-            where,
-            "ssl_certfile",
-            severity=W,
-        )
-    if cert.not_valid_before_utc > now:
-        yield Finding(
-            f"the certificate in {certfile!r} is not valid before {cert.not_valid_before_utc:%Y-%m-%d}",
-            where,
-            "ssl_certfile",
-        )
+    for problem in diagnose(certfile, keyfile):
+        yield Finding(problem.message, where, problem.setting, severity=None if problem.fatal else W)
 
 
 @rule(
@@ -136,7 +44,9 @@ def weak_key(snap: Snapshot) -> Iterator[Finding]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
-    cert, _, _ = load_pair(snap)
+    from pounce.tls import load_pair
+
+    cert, _, _ = load_pair(certfile, keyfile)
     if cert is None:
         return
     public = cert.public_key()

@@ -267,12 +267,14 @@ class App:
             self.import_path = config.app
         self.freeze(config)
 
-    def freeze(self, server: ServerConfig | None = None) -> None:
+    def freeze(self, server: ServerConfig | None = None, *, show_report: bool = True) -> None:
         """Lock registration and run the contract check in the app's own env, once.
 
         `server` is the configuration the app is about to be served with (see `check`).
         An ERROR finding raises `ContractViolation`, whose message is the report, now and on
-        every later call: an app that failed its check never serves a request.
+        every later call: an app that failed its check never serves a request. The check
+        always logs one JSON line at INFO; a passing report with warnings is also logged as
+        text at WARNING, unless `show_report` is off (a worker of a launch that showed it).
         """
         if self.freeze_report is None:
             report = self.check(server=server)
@@ -280,7 +282,7 @@ class App:
             from chirp.contracts.telemetry import publish
 
             publish(self, report)  # posture as telemetry: gauges for /metrics and one JSON log line
-            if report.ok and report.findings:
+            if show_report and report.ok and report.counts.get("warning", 0):
                 from chirp.contracts.render.text import render_text
 
                 logger.warning("%s", render_text(report, color=False))
@@ -404,8 +406,12 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                state = scope.get("extensions", {}).get("pounce.server")
                 try:
-                    self.freeze(_served_with(scope))
+                    # A supervisor's worker: the launch showed the report; this logs its JSON line.
+                    self.freeze(
+                        getattr(state, "config", None), show_report=not getattr(state, "supervised", False)
+                    )
                 except ContractViolation as exc:
                     # The server prints the report and exits before accepting a connection.
                     await send({"type": "lifespan.startup.failed", "message": exc.full_text()})
@@ -483,12 +489,6 @@ def _guess_target(app: App) -> str:
     name = next((k for k, v in vars(module).items() if v is app), "app") if module else "app"
     stem = os.path.splitext(os.path.basename(app.site.file))[0] if app.site else "app"
     return f"{stem}:{name}"
-
-
-def _served_with(scope: Scope) -> ServerConfig | None:
-    """The configuration pounce serves this app with, from the lifespan scope (None elsewhere)."""
-    state = scope.get("extensions", {}).get("pounce.server")
-    return getattr(state, "config", None)
 
 
 def _wrap(middleware: Middleware, call_next: CallNext) -> CallNext:

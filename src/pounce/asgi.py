@@ -31,12 +31,15 @@ class ServerState:
     scope included, so an app can judge itself against the settings it is really served with.
     """
 
-    __slots__ = ("config", "draining", "worker_id")
+    __slots__ = ("config", "draining", "supervised", "worker_id")
 
-    def __init__(self, worker_id: int = 0, config: ServerConfig | None = None) -> None:
+    def __init__(
+        self, worker_id: int = 0, config: ServerConfig | None = None, supervised: bool = False
+    ) -> None:
         self.draining = False
         self.worker_id = worker_id
         self.config = config
+        self.supervised = supervised  # one of a supervisor's workers, not the launching process
 
 
 def http_scope(

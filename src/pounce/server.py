@@ -37,12 +37,13 @@ _OVERLOAD = (
 class Server:
     """One pounce server process serving one ASGI app."""
 
-    def __init__(self, app: ASGIApp, config: ServerConfig, worker_id: int = 0) -> None:
+    def __init__(self, app: ASGIApp, config: ServerConfig, worker_id: int | None = None) -> None:
+        """`worker_id` is given to a supervisor's workers; a lone server has none."""
         features = build_features(app, config)
         self.app = features.app
         self.observers = features.observers
         self.config = config
-        self.state = ServerState(worker_id, config)
+        self.state = ServerState(worker_id or 0, config, supervised=worker_id is not None)
         self._lifespan_required = bool(getattr(app, "lifespan_required", False))
         self.connections: set[HTTP11Connection] = set()
         self.addresses: list[Any] = []

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -136,3 +138,48 @@ def test_a_server_without_the_preflight_hook_is_refused_through_the_lifespan(
     message = str(refused.value)
     assert REPORT_LINE in message and "the app failed its contract check" in message
     assert "run `chirp check gateapp:app --deploy` for details" in message  # named from the app's file
+
+
+QUIET = APP.replace(
+    "app = App(AppConfig.from_env())",
+    "from chirp.middleware import SecurityHeadersMiddleware\n\n"
+    'app = App(AppConfig.from_env(allowed_hosts=("127.0.0.1",)))\n'
+    "app.add_middleware(SecurityHeadersMiddleware())",
+)
+# secret_key.weak is a WARNING outside production
+NOISY = APP.replace(
+    "AppConfig.from_env()", 'AppConfig.from_env(secret_key="too-short", allowed_hosts=("127.0.0.1",))'
+)
+
+
+def startup_log(project: Path, source: str, args: list[str], env: dict[str, str], reloads: int = 0) -> str:
+    (project / "logapp.py").write_text(source)
+    server = spawn(args, project, env)
+    try:
+        for generation in range(2, 2 + reloads):
+            server.proc.send_signal(signal.SIGUSR1)
+            deadline = time.monotonic() + 20
+            while not any(f"generation {generation} serving" in line for line in server.read_log()):
+                assert time.monotonic() < deadline, "".join(server.read_log())
+                time.sleep(0.05)
+        assert httpx.get(server.url + "/").text == "served"
+    finally:
+        assert server.stop() == 0
+    return "".join(server.log)
+
+
+def test_info_only_findings_log_one_line_per_process(project: Path) -> None:
+    args = ["pounce", "serve", "--app", "logapp:app", "--port", "0", "--workers", "2"]
+    log = startup_log(project, QUIET, args, PRODUCTION, reloads=1)
+    assert "deploy_metrics.disabled" in log  # an INFO finding in production
+    # the launch (1) and the two workers of the reload generation: one JSON line each
+    assert log.count('"event":"chirp.contract_check"') == 3
+    assert "chirp check passed" not in log and "WARNING chirp.app" not in log
+
+
+def test_a_report_with_warnings_is_printed_once_per_launch(project: Path) -> None:
+    for args in (["pounce", "serve", "--app", "logapp:app", "--port", "0", "--workers", "2"],
+                 ["chirp", "run", "logapp:app", "--port", "0", "--workers", "2", "--no-reload"]):  # fmt: skip
+        log = startup_log(project, NOISY, args, {"CHIRP_ENV": "staging", "CHIRP_SECRET_KEY": ""}, reloads=1)
+        assert log.count("▲ secret_key.weak") == 1, log
+        assert log.count('"event":"chirp.contract_check"') == 3

@@ -31,7 +31,7 @@ class ServerState:
     scope included, so an app can judge itself against the settings it is really served with.
     """
 
-    __slots__ = ("config", "draining", "supervised", "worker_id")
+    __slots__ = ("config", "draining", "requests", "supervised", "worker_id")
 
     def __init__(
         self, worker_id: int = 0, config: ServerConfig | None = None, supervised: bool = False
@@ -40,6 +40,7 @@ class ServerState:
         self.worker_id = worker_id
         self.config = config
         self.supervised = supervised  # one of a supervisor's workers, not the launching process
+        self.requests = 0  # HTTP requests taken, for `max_requests`
 
 
 def http_scope(
@@ -55,6 +56,7 @@ def http_scope(
     state: dict[str, Any],
     server_state: ServerState,
 ) -> Scope:
+    server_state.requests += 1
     raw_path, _, query = target.partition(b"?")
     path = raw_path.decode("latin-1")
     if "%" in path:

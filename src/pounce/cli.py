@@ -54,6 +54,10 @@ def server_options(f: Any) -> Any:
         click.option(
             "--worker-mode", type=click.Choice(["auto", "sync", "async"]), help="Worker execution mode."
         ),
+        click.option(
+            "--max-requests", type=int, help="Replace a worker after this many requests (0 = never)."
+        ),
+        click.option("--max-requests-jitter", type=int, help="Up to this many more, at random, per worker."),
         click.option("--ssl-certfile", help="TLS certificate (PEM)."),
         click.option("--ssl-keyfile", help="TLS private key (PEM)."),
         click.option("--lifespan", type=click.Choice(["auto", "on", "off"]), help="ASGI lifespan handling."),

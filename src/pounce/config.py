@@ -34,6 +34,8 @@ class ServerConfig:
     uds: str | None = None
     workers: int = 1
     worker_mode: str = "auto"
+    max_requests: int = 0
+    max_requests_jitter: int = 0
     backlog: int = 2048
     max_connections: int | None = None
     reuse_port: bool = False
@@ -210,6 +212,9 @@ def _validate(cfg: ServerConfig) -> None:
         raise ConfigurationError("port", cfg.port, "use a port between 0 and 65535 (0 = any free port)")
     if cfg.workers < 0:
         raise ConfigurationError("workers", cfg.workers, "use 0 (one per available CPU) or a positive count")
+    for name in ("max_requests", "max_requests_jitter"):
+        if getattr(cfg, name) < 0:
+            raise ConfigurationError(name, getattr(cfg, name), "use 0 (off) or a positive count")
     if cfg.worker_mode not in WORKER_MODES:
         raise ConfigurationError("worker_mode", cfg.worker_mode, f"use one of {', '.join(WORKER_MODES)}")
     if cfg.lifespan not in LIFESPAN_MODES:

@@ -79,7 +79,7 @@ def serve_loaded(app: Any, config: ServerConfig, load_next: Callable[[], Any] | 
             return EXIT_STARTUP_FAILED
     workers = worker_count(config.workers)
     try:
-        if workers > 1:
+        if workers > 1 or config.max_requests:  # recycling needs a supervisor, even for one worker
             return serve_workers(config, workers, load_next, preloaded=app)
         return serve_imported(app, config)
     except BindError as exc:

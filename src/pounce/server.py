@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import signal
 import socket
 import ssl
@@ -44,6 +45,10 @@ class Server:
         self.observers = features.observers
         self.config = config
         self.state = ServerState(worker_id or 0, config, supervised=worker_id is not None)
+        # max_requests: past this many requests the worker asks to be replaced (`retire`; a
+        # supervisor starts the replacement, then drains it), or a lone server drains.
+        self.request_limit = config.max_requests + random.randint(0, config.max_requests_jitter)
+        self.retire: Callable[[], None] | None = None
         self._lifespan_required = bool(getattr(app, "lifespan_required", False))
         self.connections: set[HTTP11Connection] = set()
         self.addresses: list[Any] = []
@@ -141,11 +146,16 @@ class Server:
         cfg = self.config
         shortest = min(cfg.keep_alive_timeout, cfg.header_timeout, cfg.body_timeout, cfg.write_timeout)
         tick = max(0.02, min(1.0, shortest / 8))
+        retiring = False
         while True:
             await anyio.sleep(tick)
             now = time.monotonic()
             for conn in list(self.connections):
                 conn.expire(now)
+            if cfg.max_requests and not retiring and self.state.requests >= self.request_limit:
+                retiring = True
+                logger.info("served %d requests (max_requests); retiring this worker", self.state.requests)
+                (self.retire or self.shutdown)()
 
     async def _tick_observers(self) -> None:
         while True:

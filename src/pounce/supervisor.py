@@ -47,7 +47,10 @@ class Worker:
     ready_fd: int
     ready: bool = False
     stopping: bool = False
-    inbox: bytes = b""  # what the worker wrote on its ready pipe: b"R", or b"F" + why it failed
+    inbox: bytes = (
+        b""  # what the worker wrote on its ready pipe: b"R" (then b"X" to retire), or b"F" + why it failed
+    )
+    replaces: int | None = None  # the pid of the retiring worker this one takes over from
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -135,7 +138,9 @@ class Supervisor:
     def _loop(self, wake_r: int) -> int:
         first_generation_ready = False
         while True:
-            for key, _ in self.selector.select(timeout=0.5):
+            # Wake for the next due restart, not half a second later: a replacement is ready sooner.
+            due = min((t for t, _ in self.pending_restarts), default=time.monotonic() + 0.5)
+            for key, _ in self.selector.select(timeout=max(0.0, min(0.5, due - time.monotonic()))):
                 if key.data is None:
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_r, 4096)
@@ -183,7 +188,7 @@ class Supervisor:
             self._restart_due()
 
     # -- workers ---------------------------------------------------------------------------
-    def _spawn(self, worker_id: int, generation: int) -> None:
+    def _spawn(self, worker_id: int, generation: int) -> int:
         ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # child
@@ -198,6 +203,7 @@ class Supervisor:
         os.close(ready_w)
         self.workers[pid] = Worker(pid, worker_id, generation, ready_r)
         self.selector.register(ready_r, selectors.EVENT_READ, pid)
+        return pid
 
     def _child(self, worker_id: int, generation: int, ready_w: int) -> int:
         parent = os.getppid()
@@ -231,6 +237,7 @@ class Supervisor:
             _send(ready_w, b"F" + f"{type(exc).__name__}: {exc}".encode())
             return EXIT_IMPORT_FAILED
         server = Server(app, self.config, worker_id)
+        server.retire = lambda: _send(ready_w, b"X")
         try:
             anyio.run(
                 lambda: server.serve(
@@ -258,8 +265,35 @@ class Supervisor:
             worker.ready_fd = -1
             return
         worker.inbox += data  # a failure report can take several reads
-        if worker.inbox.startswith(b"R"):
+        if not worker.inbox.startswith(b"R"):
+            return
+        if not worker.ready:
             worker.ready = True
+            logger.info("worker %d (pid %d) ready", worker.worker_id, worker.pid)
+            self._took_over(worker)
+        if b"X" in worker.inbox and not worker.stopping and not self.stopping:
+            worker.inbox = b"R"
+            self._replace(worker)
+
+    def _replace(self, worker: Worker) -> None:
+        """max_requests reached: start the worker's successor; it drains once that one is ready."""
+        if any(w.replaces == worker.pid for w in self.workers.values()):
+            return
+        logger.info(
+            "worker %d (pid %d) reached max_requests; starting its replacement", worker.worker_id, worker.pid
+        )
+        new_pid = self._spawn(worker.worker_id, worker.generation)
+        self.workers[new_pid].replaces = worker.pid
+
+    def _took_over(self, worker: Worker) -> None:
+        old = self.workers.get(worker.replaces) if worker.replaces is not None else None
+        if old is not None and not old.stopping:
+            old.stopping = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(old.pid, signal.SIGTERM)
+            logger.info(
+                "worker %d recycled: pid %d drains, pid %d serves", worker.worker_id, old.pid, worker.pid
+            )
 
     def _reap(self) -> int | None:
         """Collect exited workers; restart crashed ones. Returns an exit code to stop with."""
@@ -287,6 +321,10 @@ class Supervisor:
                 logger.error("reload aborted: new worker %d failed: %s; the old generation keeps serving",
                              worker.worker_id, worker.error or f"exit code {code}")  # fmt: skip
                 self._abort_reload()
+                continue
+            if worker.replaces is not None and not worker.ready:
+                logger.error("worker %d's replacement failed to start: %s; the worker keeps serving",
+                             worker.worker_id, worker.error or f"exit code {code}")  # fmt: skip
                 continue
             if not worker.ready:
                 self._log_start_failure(worker, code)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from helpers.process import ServerProcess, spawn
+from pounce.sockets import port_in_use
 
 APP = textwrap.dedent(
     """
@@ -22,6 +23,11 @@ APP = textwrap.dedent(
 
     VERSION = "{version}"
     LOG = os.environ["REQUEST_LOG"]
+    TRACE = os.environ["TRACE_LOG"]
+
+    def trace(mark):
+        with open(TRACE, "a") as fh:
+            fh.write(f"{{mark}} {{os.getpid()}}\\n")
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
@@ -36,7 +42,9 @@ APP = textwrap.dedent(
             fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             os.write(fd, b"x")
             os.close(fd)
+            trace("start")
             await asyncio.sleep(float(scope["query_string"] or 0.2))
+            trace("end")
         if scope["path"] == "/hang":
             await asyncio.sleep(60)
         body = f"{{VERSION}} {{os.getpid()}}".encode()
@@ -57,11 +65,11 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def start(project: Path, workers: int = 2) -> ServerProcess:
-    env = {"REQUEST_LOG": str(project / "requests.log")}
+def start(project: Path, workers: int = 2, *flags: str) -> ServerProcess:
+    env = {"REQUEST_LOG": str(project / "requests.log"), "TRACE_LOG": str(project / "trace.log")}
     server = spawn(["pounce", "serve", "--app", "workerapp:app", "--port", "0", "--workers", str(workers),
-                    "--no-access-log"], project, env, own_group=True)  # fmt: skip
-    wait_until(lambda: len(distinct_pids(server.url)) == workers)
+                    "--no-access-log", *flags], project, env, own_group=True)  # fmt: skip
+    wait_until(lambda: len(distinct_pids(server.url)) >= workers)  # more: recycled by max_requests
     return server
 
 
@@ -282,9 +290,58 @@ def test_reload_with_broken_code_keeps_the_old_generation(project: Path) -> None
         assert server.stop() == 0
 
 
+def ready_lines(server: ServerProcess) -> list[str]:
+    return [line for line in server.read_log() if line.rstrip().endswith(") ready")]
+
+
+def in_flight(project: Path, pid: str) -> int:
+    """Requests the app started in process `pid` and never finished."""
+    lines = (project / "trace.log").read_text().splitlines()
+    return lines.count(f"start {pid}") - lines.count(f"end {pid}")
+
+
+def test_a_killed_worker_fails_only_its_in_flight_requests(project: Path) -> None:
+    server = start(project)
+    try:
+        with Load(server.url, path="/slow?0.3") as load:
+            wait_until(lambda: len(load.ok) >= 16)
+            victim = load.ok[-1].split()[1]
+            readied = len(ready_lines(server))
+            os.kill(int(victim), signal.SIGKILL)
+            killed = time.monotonic()
+            wait_until(lambda: len(ready_lines(server)) > readied, 5)
+            replaced = time.monotonic() - killed
+            served = len(load.ok)
+            wait_until(lambda: len(load.ok) >= served + 16)
+        lost = in_flight(project, victim)
+        print(f"SIGKILL of worker {victim}: {lost} in flight, {len(load.failures)} failed, "
+              f"replacement ready in {replaced:.2f} s, {len(load.ok)} answered")  # fmt: skip
+        assert 0 < lost == len(load.failures)
+        assert replaced < 1.0
+        assert victim not in {text.split()[1] for text in load.ok[served:]}
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_max_requests_recycles_workers_without_a_failed_request(project: Path, workers: int) -> None:
+    server = start(project, workers, "--max-requests", "25", "--max-requests-jitter", "10")
+    try:
+        with Load(server.url, path="/slow?0.02") as load:
+            wait_until(lambda: sum("recycled" in line for line in server.read_log()) >= 4, 30)
+        pids = {text.split()[1] for text in load.ok}
+        print(f"max_requests with {workers} worker(s): {len(pids)} worker pids served {len(load.ok)} requests, "
+              f"{len(load.failures)} failed, {load.refused} refused")  # fmt: skip
+        assert load.failures == [] and load.refused == 0
+        assert len(pids) > workers  # replacements served
+    finally:
+        assert server.stop() == 0
+
+
 def test_workers_do_not_outlive_a_killed_supervisor(project: Path) -> None:
     server = start(project)
     pids = {int(p) for p in distinct_pids(server.url)}
+    port = int(server.url.rsplit(":", 1)[1])
     server.proc.kill()
     server.proc.wait(5)
 
@@ -299,6 +356,7 @@ def test_workers_do_not_outlive_a_killed_supervisor(project: Path) -> None:
         return gone
 
     wait_until(all_gone, timeout=15)
+    assert not port_in_use("127.0.0.1", port)  # nothing holds the listening socket any more
 
 
 def test_startup_failure_in_every_worker_exits_non_zero(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ class ServerConfig:
     keep_alive_timeout: float = 5.0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    min_body_rate: float = 240.0
+    min_body_rate_grace: float = 5.0
     write_timeout: float = 30.0
     startup_timeout: float = 30.0
     shutdown_timeout: float = 30.0
@@ -212,6 +214,9 @@ def _validate(cfg: ServerConfig) -> None:
         raise ConfigurationError("port", cfg.port, "use a port between 0 and 65535 (0 = any free port)")
     if cfg.workers < 0:
         raise ConfigurationError("workers", cfg.workers, "use 0 (one per available CPU) or a positive count")
+    if cfg.min_body_rate < 0 or cfg.min_body_rate_grace < 0:
+        name = "min_body_rate" if cfg.min_body_rate < 0 else "min_body_rate_grace"
+        raise ConfigurationError(name, getattr(cfg, name), "use 0 (off) or a positive number")
     for name in ("max_requests", "max_requests_jitter"):
         if getattr(cfg, name) < 0:
             raise ConfigurationError(name, getattr(cfg, name), "use 0 (off) or a positive count")

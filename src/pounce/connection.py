@@ -301,6 +301,8 @@ class _Cycle:
     __slots__ = (
         "_response_done",
         "body_done",
+        "body_received",
+        "body_waited",
         "conn",
         "continue_sent",
         "disconnected",
@@ -322,6 +324,8 @@ class _Cycle:
         self.must_close = False
         self.continue_sent = not head.expects_continue
         self.body_done = False
+        self.body_received = 0  # body bytes read from the socket, and the seconds spent waiting
+        self.body_waited = 0.0  # for them (not the app's time): for `min_body_rate`
         self.head_written = False  # a status line went out: too late for an error response
         self._response_done: anyio.Event | None = None  # made when a receive() must wait for it
 
@@ -386,13 +390,34 @@ class _Cycle:
             if event is http11.PEER_CLOSED:
                 self.disconnected = True
                 return {"type": "http.disconnect"}
-            previous = conn.enter("body", conn.config.body_timeout)
-            data = await conn._receive_bytes()
-            conn.leave(previous)
+            data = await self._body_bytes()
+            if data is None:
+                await self._abort(408, "request body arrived too slowly")
+                return {"type": "http.disconnect"}
             if not data:
                 self.disconnected = True
                 return {"type": "http.disconnect"}
             conn.proto.feed(data)
+
+    async def _body_bytes(self) -> bytes | None:
+        """The next bytes of the body (b"" when the client is gone), or None when the body is
+        arriving slower than `min_body_rate` once `min_body_rate_grace` seconds were spent
+        waiting for it: a client that trickles a byte at a time never meets `body_timeout`."""
+        conn = self.conn
+        started = time.monotonic()
+        previous = conn.enter("body", conn.config.body_timeout)
+        data = await conn._receive_bytes()
+        conn.leave(previous)
+        self.body_waited += time.monotonic() - started
+        self.body_received += len(data)
+        rate = conn.config.min_body_rate
+        if (
+            rate
+            and self.body_waited > conn.config.min_body_rate_grace
+            and self.body_received < rate * self.body_waited
+        ):
+            return None
+        return data
 
     async def _abort(self, status: int, reason: str) -> None:
         """Answer a request whose body broke a limit, then treat the client as gone."""
@@ -488,6 +513,10 @@ class _Cycle:
             if not more:
                 self.response_complete = True
                 self._set_response_done()
+            else:
+                # A streamed chunk the kernel took at once returns without waiting; yield anyway,
+                # or an endless stream to a fast socket would hold the loop from every other client.
+                await anyio.lowlevel.checkpoint()
             return
         raise RuntimeError(f"unexpected ASGI message type {kind!r}")
 
@@ -514,9 +543,7 @@ class _Cycle:
                 continue
             if event is not http11.NEED_DATA:
                 return False
-            previous = conn.enter("body", conn.config.body_timeout)
-            data = await conn._receive_bytes()
-            conn.leave(previous)
-            if not data:
+            data = await self._body_bytes()
+            if not data:  # gone, or too slow to be worth waiting for
                 return False
             conn.proto.feed(data)

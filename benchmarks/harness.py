@@ -64,6 +64,12 @@ def pin(cpu: int) -> list[str]:
     return []
 
 
+def pin_self(cpu: int) -> None:
+    """Pin this process (a load generator written in Python) to `cpu`, where `pin` would."""
+    if pin(cpu):
+        os.sched_setaffinity(0, {cpu})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

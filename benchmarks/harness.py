@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -63,6 +64,12 @@ def pin(cpu: int) -> list[str]:
     return []
 
 
+def pin_self(cpu: int) -> None:
+    """Pin this process (a load generator written in Python) to `cpu`, where `pin` would."""
+    if pin(cpu):
+        os.sched_setaffinity(0, {cpu})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,17 +87,28 @@ def wait_for(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
-def wrk(port: int, duration: int, connections: int = 64, pinned: bool = True) -> tuple[float, float]:
-    """Requests/s and p99 latency (ms) of a plain GET / for `duration` seconds.
+@dataclass(frozen=True)
+class WrkRun:
+    """What one wrk run reports: its request count, rate, p99 latency and any errors."""
+
+    requests: int
+    rps: float
+    p99_ms: float
+    errors: str | None
+
+
+def wrk_run(port: int, duration: int, connections: int = 64, pinned: bool = True, path: str = "/") -> WrkRun:
+    """A plain GET of `path` for `duration` seconds over `connections` keep-alive connections.
 
     One wrk thread: it drives well over 25k req/s on this machine's loopback with about a
     third of a CPU, and a second thread only takes CPU away from the servers under test.
     """
     out = subprocess.run(
         [*(pin(CLIENT_CPU) if pinned else []), require_tool("wrk", "wrk"), "-t", "1", "-c", str(connections),
-         "-d", f"{duration}s", "--latency", f"http://127.0.0.1:{port}/"],
+         "-d", f"{duration}s", "--latency", f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99_text = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     assert p99_text, out
@@ -98,9 +116,16 @@ def wrk(port: int, duration: int, connections: int = 64, pinned: bool = True) ->
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
     if errors:
         print(f"  warning: {errors.group(0)}", file=sys.stderr)
-    return rps, float(p99_text.group(1)) * scale
+    return WrkRun(requests, rps, float(p99_text.group(1)) * scale, errors.group(0) if errors else None)
 
 
-def pounce_command(app: str, port: int, *extra: str) -> list[str]:
+def wrk(port: int, duration: int, connections: int = 64, pinned: bool = True) -> tuple[float, float]:
+    """Requests/s and p99 latency (ms) of a plain GET / for `duration` seconds."""
+    run = wrk_run(port, duration, connections, pinned)
+    return run.rps, run.p99_ms
+
+
+def pounce_command(app: str, port: int, *extra: str, log_level: str = "warning") -> list[str]:
+    """pounce serving `app` on `port` with the access log off, as every benchmark here runs it."""
     return [sys.executable, "-m", "pounce", "serve", "--app", app, "--port", str(port),
-            "--no-access-log", "--log-level", "warning", *extra]  # fmt: skip
+            "--no-access-log", "--log-level", log_level, *extra]  # fmt: skip

@@ -47,6 +47,12 @@ class WebSocketSession:
                 await self.conn.stream.send(data)
 
     async def run(self, leftover: bytes) -> None:
+        try:
+            await self._run(leftover)
+        finally:
+            self.proto.release()
+
+    async def _run(self, leftover: bytes) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
             self._leftover = leftover

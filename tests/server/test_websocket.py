@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
 from typing import Any
 
 import httpx
@@ -124,3 +126,30 @@ async def test_client_close_reaches_the_app_and_http_still_works(ws_url: str) ->
         await ws.close(code=1000)
     assert ws.close_code == 1000
     assert httpx.get(ws_url.replace("ws://", "http://") + "/").text == "plain http"
+
+
+async def test_closed_sessions_free_their_deflate_state_without_the_cycle_collector(ws_url: str) -> None:
+    """A finished session's wsproto state (the zlib streams) goes by reference counting.
+
+    Before, the frame parser's generator kept it in a reference cycle until a full garbage
+    collection, and closed connections piled up by the hundred between two of those.
+    """
+    from wsproto.extensions import PerMessageDeflate
+
+    def alive() -> int:
+        return sum(type(o) is PerMessageDeflate for o in gc.get_objects())
+
+    gc.collect()
+    gc.disable()  # what is still alive below is held by a cycle (or by a session still open)
+    try:
+        before = alive()
+        for _ in range(5):
+            async with connect(ws_url + "/echo", compression="deflate") as ws:
+                await ws.send("z" * 500)
+                assert await ws.recv() == "z" * 500
+        deadline = time.monotonic() + 5  # the server ends a session just after the client's close
+        while alive() > before and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert alive() == before
+    finally:
+        gc.enable()

@@ -84,6 +84,19 @@ class WebSocketProtocol:
         except LocalProtocolError:
             return b""
 
+    def release(self) -> None:
+        """Free the frame parser (and its permessage-deflate streams) as the session ends.
+
+        wsproto's frame parser keeps a generator that refers back to the parser: a reference
+        cycle that only a full run of the cyclic garbage collector frees, and it holds the
+        connection's zlib streams (up to about 300 KB with a browser's window size). Without
+        this, closed connections piled up by the hundred between two full collections.
+        """
+        connection = self._ws.connection
+        parser = getattr(getattr(connection, "_proto", None), "_parse_more", None)
+        if parser is not None:
+            parser.close()  # the generator's frame goes, and with it the cycle
+
     def feed(self, data: bytes | None) -> tuple[list[Received | Closed], bytes]:
         """Process received bytes (None = the peer closed TCP); return events and bytes to send."""
         self._ws.receive_data(data)

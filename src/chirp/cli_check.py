@@ -104,6 +104,7 @@ def run_check(
     from chirp.contracts.model import Severity
     from chirp.contracts.registry import builtin_registry
 
+    project_app = project_settings()
     if list_rules and explain:
         raise out.UsageError("--list-rules and --explain are exclusive", "ask for one of them")
     if list_rules or explain:
@@ -119,7 +120,7 @@ def run_check(
             f"--deploy judges the production posture, not --env {env}",
             f"drop --env, or check {env} without --deploy",
         )
-    app_path = app_path or default_app()
+    app_path = app_path or project_app
     if not app_path:
         raise out.UsageError(
             "missing APP",
@@ -144,16 +145,22 @@ def run_check(
     return out.exit_code(report)
 
 
-def default_app() -> str | None:
-    """The `app` under `[tool.chirp.check]` in the nearest pyproject.toml, for a bare `chirp check`."""
+def project_settings() -> str | None:
+    """`[tool.chirp.check]` of the nearest pyproject.toml: its `docs_url` becomes where findings
+    link to (unless CHIRP_DOCS_URL says otherwise); returns its `app`, for a bare `chirp check`."""
     from chirp.contracts import output as out
+    from chirp.contracts.model import DOCS_URL_ENV
     from chirp.contracts.project import check_settings, find_upward
     from pounce.errors import ConfigurationError
 
     try:
-        value = check_settings(find_upward(os.getcwd(), "pyproject.toml")).get("app")
+        settings = check_settings(find_upward(os.getcwd(), "pyproject.toml"))
     except ConfigurationError as exc:
         raise out.UsageError(str(exc), "fix pyproject.toml") from exc
+    docs = settings.get("docs_url")
+    if isinstance(docs, str) and docs.strip():
+        os.environ.setdefault(DOCS_URL_ENV, docs.strip())
+    value = settings.get("app")
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise out.UsageError(
             f"[tool.chirp.check] app must be a string such as 'myapp:app', not {value!r}",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
-from pounce.errors import ConfigurationError
+from pounce.errors import ConfigurationError, did_you_mean
 from pounce.validation import check_ops_paths
 
 ENVIRONMENTS = ("development", "test", "staging", "production")
@@ -161,18 +161,19 @@ class AppConfig:
         known = {prefix + n.upper() for n in names}
         for var in os.environ:
             if var.startswith(prefix) and var not in known and var not in _IGNORED_ENV:
-                warnings.warn(f"unknown setting {var} ignored; known: {prefix}<FIELD> for AppConfig fields",
-                              stacklevel=2)  # fmt: skip
+                hint = did_you_mean(var, known, prefix) or f"known: {prefix}<FIELD> for AppConfig fields"
+                warnings.warn(f"unknown setting {var} ignored; {hint}", stacklevel=2)
         for name in overrides:
             if name not in names:
-                raise ConfigurationError(name, overrides[name], "not an AppConfig field; check the spelling")
+                fix = did_you_mean(name, names) or "not an AppConfig field; check the spelling"
+                raise ConfigurationError(name, overrides[name], fix)
             from_environment.discard(name)
         values.update(overrides)
         return cls(**values, source=caller_site(2), from_environment=frozenset(from_environment))
 
 
 # Variables under the prefix that are not AppConfig fields but are read elsewhere.
-_IGNORED_ENV = frozenset({"CHIRP_CI", "CHIRP_APP"})
+_IGNORED_ENV = frozenset({"CHIRP_CI", "CHIRP_APP", "CHIRP_DOCS_URL"})
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")

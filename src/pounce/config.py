@@ -7,7 +7,6 @@ then CLI flags; `ServerConfig.load()` applies that order.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import tomllib
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from pounce.errors import ConfigurationError
+from pounce.errors import ConfigurationError, did_you_mean
 from pounce.validation import check_ops_paths
 
 LIFESPAN_MODES = ("auto", "on", "off")
@@ -115,8 +114,7 @@ class ServerConfig:
         for key, raw in data.items():
             name = key.replace("-", "_")
             if name not in known:
-                close = difflib.get_close_matches(name, known, n=1)
-                fix = f"did you mean {close[0]!r}?" if close else "remove it; see `pounce config schema`"
+                fix = did_you_mean(name, known) or "remove it; see `pounce config schema`"
                 raise ConfigurationError(f"{source}: {key}", raw, f"unknown setting, {fix}")
             values[name] = _coerce(name, raw, hints[name], source)
         return cls(**values)

@@ -51,7 +51,7 @@ def write_outputs(values: Mapping[str, object]) -> None:
 
 def run_chirp(env: Mapping[str, str]) -> tuple[int, dict[str, object]]:
     """The chirp check: one run, rendered for the log, the step summary, JSON and SARIF."""
-    from chirp.cli_check import build_report, default_app
+    from chirp.cli_check import build_report, project_settings
     from chirp.contracts import output as out
     from chirp.contracts.model import Severity
     from chirp.contracts.render import FORMATS, renderer
@@ -60,7 +60,8 @@ def run_chirp(env: Mapping[str, str]) -> tuple[int, dict[str, object]]:
     if fmt not in FORMATS:
         raise out.UsageError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     fail_on = env.get("INPUT_FAIL_ON", "").strip()
-    app_path = env.get("INPUT_APP", "").strip() or default_app()
+    project_app = project_settings()
+    app_path = env.get("INPUT_APP", "").strip() or project_app
     if not app_path:
         raise out.UsageError("no app given", "set the action's `app` input, e.g. app: myapp:app")
     report = build_report(

@@ -7,6 +7,7 @@ import json
 from chirp.contracts.model import ENVIRONMENTS, Rule
 from chirp.contracts.output import UsageError
 from chirp.contracts.registry import RuleRegistry
+from pounce.errors import did_you_mean
 
 
 def _level(rule: Rule, env: str) -> str:
@@ -52,18 +53,28 @@ def list_rules_text(registry: RuleRegistry, fmt: str = "text") -> str:
     return "\n".join(lines) + "\n"
 
 
-def explain_rule(registry: RuleRegistry, rule_id: str, fmt: str = "text") -> str:
-    """One rule's page: what, why, severities, fix, docs, how to suppress (text or JSON)."""
+def explain_rule(registry: RuleRegistry, name: str, fmt: str = "text") -> str:
+    """One rule's page (what, why, severities, fix, docs, how to suppress), or every rule of a
+    category, as text or JSON."""
     check_format(fmt, EXPLAIN_FORMATS, "--explain")
-    item = registry.get(rule_id)
-    if item is None:
-        close = registry.suggest(rule_id)
-        hint = f"did you mean {', '.join(close)}?" if close else "see `chirp check --list-rules`"
-        raise UsageError(f"no rule {rule_id!r}", hint)
+    item = registry.get(name)
+    rules = (
+        [item]
+        if item is not None
+        else [r for r in sorted(registry, key=lambda r: r.id) if r.category == name]
+    )
+    if not rules:
+        hint = did_you_mean(name, [*(r.id for r in registry), *registry.categories()])
+        raise UsageError(f"no rule or category {name!r}", hint or "see `chirp check --list-rules`")
     if fmt == "json":
         from chirp.contracts.render.json import rule_dict
 
-        return json.dumps({**rule_dict(item), "description": item.description or item.title}, indent=2) + "\n"
+        pages = [{**rule_dict(r), "description": r.description or r.title} for r in rules]
+        return json.dumps(pages[0] if item is not None else pages, indent=2) + "\n"
+    return "\n".join(_page(r) for r in rules)
+
+
+def _page(item: Rule) -> str:
     rows = "\n".join(f"  {env:<12} {_level(item, env)}" for env in ENVIRONMENTS)
     return (
         f"{item.id}: {item.title}\n\n"

@@ -6,7 +6,6 @@ The built-in registry is assembled on first use and cached, so importing chirp (
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
@@ -59,9 +58,6 @@ class RuleRegistry:
 
     def categories(self) -> list[str]:
         return sorted({r.category for r in self._rules.values()})
-
-    def suggest(self, rule_id: str) -> list[str]:
-        return difflib.get_close_matches(rule_id, list(self._rules), n=3, cutoff=0.6)
 
     def copy(self) -> RuleRegistry:
         return RuleRegistry(self._rules.values())

@@ -16,7 +16,7 @@ from chirp.contracts.project import find_upward, read_toml
 from chirp.contracts.registry import RuleRegistry, builtin_registry
 from chirp.contracts.snapshot import Snapshot
 from chirp.contracts.suppress import Suppression, apply, check_overrides, effective_level, from_pyproject
-from pounce.errors import ConfigurationError
+from pounce.errors import ConfigurationError, did_you_mean
 
 ENGINE_RULES = ("suppression.expired", "suppression.unused", "contracts.rule_error")
 
@@ -114,8 +114,9 @@ def selected(
     cats = {r.category for r in rules}
     for name in (*select, *ignore):
         if name not in ids and name not in cats:
+            close = did_you_mean(name, ids | cats)
             raise ConfigurationError(
-                "--select/--ignore", name, "no rule or category has this name; see --list-rules"
+                "--select/--ignore", name, f"no rule or category has this name; {close or 'see --list-rules'}"
             )
 
     def hit(r: Rule, names: Sequence[str]) -> bool:

@@ -215,6 +215,6 @@ def _features(app: Any) -> frozenset[str]:
     ):
         found.add("in_process_backplane")
     # /_chirp/live is mounted on every app; only an app that uses the signal bus counts.
-    if getattr(app, "uses_realtime", False) or getattr(app, "live_enabled", False):
+    if getattr(app, "uses_realtime", False):
         found.update({"realtime", "inline_scripts"})
     return frozenset(found)

@@ -140,6 +140,7 @@ def test_a_client_that_asks_to_close_gets_connection_close(request_bytes: bytes)
         (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", 400),
         (
             b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             400,
@@ -155,6 +156,7 @@ def test_a_client_that_asks_to_close_gets_connection_close(request_bytes: bytes)
         "bad-length",
         "two-lengths",
         "bad-chunk",
+        "chunk-without-crlf",
         "length-and-chunked",
         "no-host",
         "header-size",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from helpers.asgi_apps import echo, failing_startup
-from helpers.server import raw_request, serve
+from helpers.asgi_apps import echo, failing_startup, scope_echo
+from helpers.server import RunningServer, raw_request, serve
 from pounce.asgi import LifespanError
 
 
@@ -314,3 +317,50 @@ def test_unix_socket(tmp_path) -> None:  # type: ignore[no-untyped-def]
             assert client.get("http://local/unix").text == "GET /unix "
         portal.call(server.shutdown)
         future.result(timeout=10)
+
+
+# -- strict HTTP/1.1: what pounce refuses, and what it tolerates and hands to the app ------------
+AFTER = b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def strict() -> Iterator[RunningServer]:
+    with serve(scope_echo) as srv:
+        yield srv
+
+
+def refused(port: int, request: bytes) -> int:
+    """The status `request` is refused with. The server must close right after it, so the
+    request sent behind it on the same connection is never answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request + AFTER)
+        raw = b""
+        while chunk := s.recv(65536):  # until the server closes; a timeout fails the test
+            raw += chunk
+    assert b"/after" not in raw, raw
+    assert b"\r\nconnection: close\r\n" in raw.lower()
+    return status_of(raw)
+
+
+def seen(port: int, request: bytes) -> dict[str, Any]:
+    """What the app was handed for `request` (which must ask to close the connection)."""
+    raw = raw_request(port, request)
+    assert status_of(raw) == 200, raw
+    result: dict[str, Any] = json.loads(raw.partition(b"\r\n\r\n")[2])
+    return result
+
+
+@pytest.mark.parametrize("version", [b"0.9", b"1.2", b"2.0", b"9.9"])
+def test_a_version_other_than_1_0_and_1_1_is_505(strict: RunningServer, version: bytes) -> None:
+    assert refused(strict.port, b"GET / HTTP/%s\r\nHost: t\r\n\r\n" % version) == 505
+
+
+@pytest.mark.parametrize("version", [b"1.0", b"1.1"])
+def test_http_1_0_and_1_1_are_served(strict: RunningServer, version: bytes) -> None:
+    request = b"GET / HTTP/%s\r\nHost: t\r\nConnection: close\r\n\r\n" % version
+    assert seen(strict.port, request)["http_version"] == version.decode()
+
+
+def test_an_http2_preface_without_h2c_is_505() -> None:
+    with serve(echo, h2c=False) as srv:
+        assert refused(srv.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == 505

@@ -179,13 +179,15 @@ class HTTP11Protocol:
         return PEER_CLOSED
 
     def _on_request(self, event: h11.Request) -> Event:
+        http_version = bytes(event.http_version)
+        if http_version != b"1.1" and http_version != b"1.0":  # h11 parses any HTTP/<digit>.<digit>
+            return Rejected(505, f"HTTP/{http_version.decode()} is not supported; use HTTP/1.1")
         headers = list(event.headers)
         target = bytes(event.target)
         facts = inspect_head(self._limits, target, headers)
         if isinstance(facts, Rejected):
             return facts
         method = bytes(event.method)
-        http_version = bytes(event.http_version)
         self._head_request = method == b"HEAD"
         self._client_keep_alive = http_version == b"1.1" and not facts.close
         return RequestHead(

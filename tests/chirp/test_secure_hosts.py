@@ -54,8 +54,12 @@ def test_host_header_injection_is_refused(host: str, status: int) -> None:
         response = client.get("/", headers={"host": host})
     assert response.status_code == status, response.text
     if status == 400:
-        # a fixed message: the attacker's value is never echoed back
-        assert response.text == "400 Bad Request: the Host header is not allowed\n"
+        # a fixed message: the attacker's value is never echoed back (pounce itself refuses a
+        # Host holding a character no host and port may, before the app sees it)
+        assert response.text in (
+            "400 Bad Request: the Host header is not allowed\n",
+            "400 Bad Request\nthe Host header is not a valid host and port\n",
+        )
 
 
 def test_missing_or_duplicate_host_is_refused() -> None:

@@ -364,3 +364,14 @@ def test_http_1_0_and_1_1_are_served(strict: RunningServer, version: bytes) -> N
 def test_an_http2_preface_without_h2c_is_505() -> None:
     with serve(echo, h2c=False) as srv:
         assert refused(srv.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == 505
+
+
+@pytest.mark.parametrize("host", [b"a b", b"a/b", b"user@a", b"a?b", b"a#b", b"a\\b"])
+def test_a_host_that_is_no_host_and_port_is_400(strict: RunningServer, host: bytes) -> None:
+    assert refused(strict.port, b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host) == 400
+
+
+@pytest.mark.parametrize("host", [b"example.com", b"example.com:8080", b"127.0.0.1:80", b"[::1]:80", b""])
+def test_a_valid_host_reaches_the_app(strict: RunningServer, host: bytes) -> None:
+    app = seen(strict.port, b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host)
+    assert app["headers"][0] == ["host", host.decode()]

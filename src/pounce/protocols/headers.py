@@ -29,3 +29,14 @@ def illegal_field(name: bytes, value: bytes) -> bool:
 
     Two C-speed `translate` calls instead of a regular expression per header."""
     return not name or bool(name.translate(None, _TOKEN)) or bool(value.translate(None, _FIELD_VALUE))
+
+
+# What a Host value or a URL's authority may hold: uri-host [":" port] (RFC 9110, section 7.2;
+# RFC 3986, section 3.2.2), that is unreserved, pct-encoded and sub-delims characters, ":" and the
+# brackets of an IP literal. Never "@" (userinfo), "/", "?", "#" or whitespace.
+_HOST = b"!$%&'()*+,-.0123456789:;=ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_abcdefghijklmnopqrstuvwxyz~"
+
+
+def valid_host(value: bytes) -> bool:
+    """Whether `value` holds only characters a host and port may: a cheap screen, not a parse."""
+    return not value.translate(None, _HOST)

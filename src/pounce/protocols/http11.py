@@ -12,7 +12,7 @@ from http import HTTPStatus
 
 import h11
 
-from pounce.protocols.headers import date_header, illegal_field
+from pounce.protocols.headers import date_header, illegal_field, valid_host
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -90,10 +90,12 @@ def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts |
         return Rejected(431, "too many request header fields")
     size = 0
     content_length: int | None = None
-    chunked = expects_continue = upgrade = connection_upgrade = close = has_length = False
+    chunked = expects_continue = upgrade = connection_upgrade = close = has_length = bad_host = False
     for name, value in headers:
         size += len(name) + len(value) + 4
-        if name == b"content-length":
+        if name == b"host":
+            bad_host = not valid_host(value)
+        elif name == b"content-length":
             has_length = True
             content_length = int(value) if value.isdigit() else None
         elif name == b"transfer-encoding":
@@ -108,6 +110,8 @@ def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts |
             close = close or b"close" in tokens
     if size > limits.max_header_size:
         return Rejected(431, "request header fields too large")
+    if bad_host:  # RFC 9110, section 7.2: an invalid Host value is a 400
+        return Rejected(400, "the Host header is not a valid host and port")
     if chunked and has_length:  # two framings: the way requests are smuggled past a proxy
         return Rejected(400, "request has both Content-Length and Transfer-Encoding")
     if content_length is not None and content_length > limits.max_body_size:

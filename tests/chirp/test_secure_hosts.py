@@ -74,6 +74,18 @@ def test_missing_or_duplicate_host_is_refused() -> None:
     assert status_of(good) == 200
 
 
+def test_an_absolute_form_target_is_judged_by_its_authority_not_the_host_header() -> None:
+    with serve(hosts_app(("example.com",))) as srv:
+        evil = raw_request(
+            srv.port, b"GET http://evil.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
+        )
+        good = raw_request(
+            srv.port, b"GET http://example.com/ HTTP/1.1\r\nHost: evil.com\r\nConnection: close\r\n\r\n"
+        )
+    assert status_of(evil) == 400
+    assert status_of(good) == 200 and good.endswith(b"served example.com")
+
+
 def test_default_allows_any_host_and_wires_nothing() -> None:
     app = hosts_app(("*",))
     with serve(app) as srv, stateless_client(srv.url) as client:

@@ -375,3 +375,54 @@ def test_a_host_that_is_no_host_and_port_is_400(strict: RunningServer, host: byt
 def test_a_valid_host_reaches_the_app(strict: RunningServer, host: bytes) -> None:
     app = seen(strict.port, b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host)
     assert app["headers"][0] == ["host", host.decode()]
+
+
+def test_absolute_form_gives_path_query_and_its_authority_as_host(strict: RunningServer) -> None:
+    app = seen(
+        strict.port,
+        b"GET http://example.com:8080/a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n",
+    )
+    assert (app["path"], app["raw_path"], app["query_string"]) == ("/a b/c", "/a%20b/c", "x=1&y=%20")
+    assert [value for name, value in app["headers"] if name == "host"] == ["example.com:8080"]
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "query"),
+    [(b"HTTPS://h", "/", ""), (b"http://h?q=1", "/", "q=1"), (b"http://[::1]:80/x", "/x", "")],
+)
+def test_absolute_form_without_a_path_is_slash(
+    strict: RunningServer, target: bytes, path: str, query: str
+) -> None:
+    app = seen(strict.port, b"GET %s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" % target)
+    assert (app["path"], app["raw_path"], app["query_string"]) == (path, path, query)
+
+
+def test_absolute_form_on_http_1_0_brings_its_host(strict: RunningServer) -> None:
+    app = seen(strict.port, b"GET http://example.com/p HTTP/1.0\r\n\r\n")
+    assert app["path"] == "/p" and app["headers"] == [["host", "example.com"]]
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"GET ftp://example.com/p HTTP/1.1", 400),  # a scheme other than http and https
+        (b"GET http:/p HTTP/1.1", 400),
+        (b"GET http:///p HTTP/1.1", 400),  # an empty host
+        (b"GET http://:80/p HTTP/1.1", 400),
+        (b"GET http://user@example.com/p HTTP/1.1", 400),  # userinfo
+        (b"GET http://a{b}/p HTTP/1.1", 400),  # no host holds braces
+        (b"GET example.com:80 HTTP/1.1", 400),  # authority-form is for CONNECT only
+        (b"GET * HTTP/1.1", 400),  # asterisk-form is for OPTIONS only
+        (b"CONNECT example.com:443 HTTP/1.1", 501),  # pounce tunnels nothing
+        (b"CONNECT /p HTTP/1.1", 501),
+    ],
+    ids=["ftp", "no-slashes", "empty-host", "port-only", "userinfo", "braces", "authority-form", "asterisk",
+         "connect", "connect-path"],
+)  # fmt: skip
+def test_other_target_forms_are_refused(strict: RunningServer, request_line: bytes, status: int) -> None:
+    assert refused(strict.port, request_line + b"\r\nHost: example.com:443\r\n\r\n") == status
+
+
+def test_options_asterisk_reaches_the_app(strict: RunningServer) -> None:
+    app = seen(strict.port, b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert (app["method"], app["path"], app["raw_path"], app["query_string"]) == ("OPTIONS", "*", "*", "")

@@ -30,7 +30,7 @@ class Limits:
 @dataclass(slots=True)
 class RequestHead:
     method: bytes
-    target: bytes
+    target: bytes  # path and query (an absolute-form target is reduced to them), or b"*"
     headers: Headers
     http_version: bytes
     expects_continue: bool = False
@@ -119,6 +119,35 @@ def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts |
     return HeadFacts(content_length, chunked, expects_continue, upgrade and connection_upgrade, close)
 
 
+def origin_form(method: bytes, target: bytes, headers: Headers) -> bytes | Rejected:
+    """The path and query the app sees for a target in a form other than origin-form
+    (RFC 9112, section 3.2), or why it is refused.
+
+    absolute-form (`http://host/path?query`): path and query come from the target, and its
+    authority takes the place of the Host header in `headers` (section 3.2.2), so what the app
+    checks is the host the client asked for. asterisk-form (`*`) is for OPTIONS only, and reaches
+    the app as the path `*`. authority-form is for CONNECT only: pounce tunnels nothing (501).
+    """
+    if method == b"CONNECT":
+        return Rejected(501, "CONNECT is not supported")
+    if target == b"*":
+        return target if method == b"OPTIONS" else Rejected(400, "the target * is for OPTIONS only")
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        return Rejected(400, "the request target is neither a path nor an http or https URL")
+    end = min(i for i in (rest.find(b"/"), rest.find(b"?"), len(rest)) if i >= 0)
+    authority, path = rest[:end], rest[end:]
+    if authority[:1] in (b"", b":") or not valid_host(authority):  # no empty host, no userinfo
+        return Rejected(400, "the request target's authority is not a valid host and port")
+    for i, (name, _) in enumerate(headers):
+        if name == b"host":  # h11 let through at most one
+            headers[i] = (b"host", authority)
+            break
+    else:
+        headers.insert(0, (b"host", authority))  # HTTP/1.0 needs no Host header
+    return path if path[:1] == b"/" else b"/" + path
+
+
 _PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 
@@ -188,10 +217,15 @@ class HTTP11Protocol:
             return Rejected(505, f"HTTP/{http_version.decode()} is not supported; use HTTP/1.1")
         headers = list(event.headers)
         target = bytes(event.target)
+        method = bytes(event.method)
         facts = inspect_head(self._limits, target, headers)
         if isinstance(facts, Rejected):
             return facts
-        method = bytes(event.method)
+        if target[:1] != b"/" or method == b"CONNECT":
+            path = origin_form(method, target, headers)
+            if isinstance(path, Rejected):
+                return path
+            target = path
         self._head_request = method == b"HEAD"
         self._client_keep_alive = http_version == b"1.1" and not facts.close
         return RequestHead(

@@ -426,3 +426,58 @@ def test_other_target_forms_are_refused(strict: RunningServer, request_line: byt
 def test_options_asterisk_reaches_the_app(strict: RunningServer) -> None:
     app = seen(strict.port, b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     assert (app["method"], app["path"], app["raw_path"], app["query_string"]) == ("OPTIONS", "*", "*", "")
+
+
+CHUNKED = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\nX: y\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\n\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\n\n",
+        CHUNKED + b"0\r\n\n",
+        CHUNKED + b"0\r\nX: y\n\r\n",
+        CHUNKED + b"0\r\nX: y\nZ: w\r\n\r\n",
+    ],
+    ids=["request-line", "field-line", "end-of-head", "empty-line", "no-trailers", "end-of-trailers",
+         "trailer-line"],
+)  # fmt: skip
+def test_a_bare_lf_ending_a_line_is_400(strict: RunningServer, request_bytes: bytes) -> None:
+    assert refused(strict.port, request_bytes) == 400
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n\tb\r\n\r\n",
+        b"GET / HTTP/1.1\r\n Host: t\r\n\r\n",  # whitespace between the request line and a field
+        CHUNKED + b"0\r\nX: a\r\n b\r\n\r\n",
+    ],
+    ids=["space", "tab", "first-line", "trailer"],
+)
+def test_an_obs_fold_is_400(strict: RunningServer, request_bytes: bytes) -> None:
+    assert refused(strict.port, request_bytes) == 400
+
+
+def test_one_empty_line_before_a_request_line_is_ignored(strict: RunningServer) -> None:
+    app = seen(strict.port, b"\r\nGET /p HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert app["path"] == "/p"
+
+
+def test_the_crlf_some_clients_send_after_a_body_is_ignored(strict: RunningServer) -> None:
+    pipelined = (
+        b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc\r\n"
+        b"GET /b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    assert re.findall(rb'"path": "(/\w)"', raw_request(strict.port, pipelined)) == [b"/a", b"/b"]
+
+
+@pytest.mark.parametrize("before", [b"\r\n\r\n", b"\n", b"\r\r\n"], ids=["two", "bare-lf", "bare-cr"])
+def test_more_than_one_empty_line_or_a_bare_one_before_a_request_line_is_400(
+    strict: RunningServer, before: bytes
+) -> None:
+    assert refused(strict.port, before + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n") == 400

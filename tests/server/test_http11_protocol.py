@@ -139,3 +139,37 @@ def test_a_mismatched_length_is_left_to_h11_which_refuses_it() -> None:
         assert "Content-Length" in str(exc)
     else:
         raise AssertionError("a body shorter than its Content-Length was sent")
+
+
+def test_a_crlf_before_a_request_line_is_ignored_wherever_the_bytes_are_cut() -> None:
+    stream = (
+        b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    for cut in range(len(stream) + 1):
+        for streamed in (False, True):  # after a streamed response h11 keeps its parser
+            proto = HTTP11Protocol(Limits())
+            chunks = [part for part in (stream[:cut], stream[cut:]) if part]
+            targets = []
+            while len(targets) < 2:
+                event = proto.next_event()
+                if event is http11.NEED_DATA:
+                    proto.feed(chunks.pop(0))
+                elif isinstance(event, http11.RequestHead):
+                    targets.append(event.target)
+                elif event is http11.END_OF_BODY:
+                    if streamed:
+                        proto.response_head(200, [])
+                        proto.response_end()
+                    else:
+                        proto.response(200, [], b"")
+                    proto.start_next_cycle()
+                else:
+                    assert isinstance(event, http11.Body), (cut, event)
+            assert targets == [b"/a", b"/b"], cut
+
+
+def test_a_second_empty_line_or_a_bare_lf_is_refused() -> None:
+    for stream in (b"\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", b"GET / HTTP/1.1\r\nHost: t\n\n"):
+        proto = HTTP11Protocol(Limits())
+        proto.feed(stream)
+        assert proto.next_event() == http11.Rejected(400, "malformed request")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 import h11
+from h11._receivebuffer import ReceiveBuffer
 
 from pounce.protocols.headers import date_header, illegal_field, valid_host
 
@@ -148,6 +149,53 @@ def origin_form(method: bytes, target: bytes, headers: Headers) -> bytes | Rejec
     return path if path[:1] == b"/" else b"/" + path
 
 
+_extract_lines = ReceiveBuffer.maybe_extract_lines
+
+
+class _Lines(ReceiveBuffer):
+    """h11's receive buffer, holding the lines it reads to RFC 9112 where h11 is lenient.
+
+    h11 reads a request head and a trailer section with `maybe_extract_lines`; the checks here
+    see each of them once, as h11 cuts it out, so no byte is scanned twice. This buffer is the
+    one internal of h11 that pounce relies on; tests/server/test_http11.py holds every check to
+    its behaviour.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before_request_line = True  # set again for each request on the connection
+
+    def maybe_extract_lines(self) -> list[bytearray] | None:
+        data = self._data  # one bytearray, which h11 cuts each head from the front of
+        size = len(data)
+        lines = _extract_lines(self)
+        if lines is None:
+            return None
+        taken = size - len(data)
+        if self.before_request_line:
+            self.before_request_line = False
+            if not lines and taken == 2:  # one CRLF before a request line is ignored (section 2.2)
+                return self.maybe_extract_lines()
+        if lines:
+            joined = b"\r\n".join(lines)
+            # h11 also ends a line at a bare LF, where a CRLF-only parser in front of pounce would
+            # not: the two would disagree on where a field or the message ends (sections 2.2, 11.2).
+            if taken != len(joined) + 4:
+                raise h11.LocalProtocolError("a line ends in a bare LF")
+            # A line that starts with whitespace continues the one before it (obs-fold), which
+            # h11 would join to it: refused instead (section 5.2).
+            if joined.find(b"\n ") >= 0 or joined.find(b"\n\t") >= 0:
+                raise h11.LocalProtocolError("a field line is folded (obs-fold)")
+        elif taken != 2:
+            raise h11.LocalProtocolError("a line ends in a bare LF")
+        return lines
+
+    def is_next_line_obviously_invalid_request_line(self) -> bool:
+        # a CR whose LF is still on its way may be the empty line ignored before a request line
+        lone_cr = self.before_request_line and self._data == b"\r"
+        return not lone_cr and super().is_next_line_obviously_invalid_request_line()
+
+
 _PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 
@@ -169,11 +217,19 @@ class HTTP11Protocol:
     def __init__(self, limits: Limits, server_header: bytes = b"pounce") -> None:
         self._limits = limits
         self._server_header = server_header
-        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_size)
+        self._lines = _Lines()
+        self._conn = self._parser()
         self._body_received = 0
         self._head_request = False
         self._client_keep_alive = True  # HTTP/1.1 without `Connection: close`
         self._written_whole: bool | None = None  # set once a whole response is written: keep-alive
+
+    def _parser(self) -> h11.Connection:
+        """A fresh h11 parser that reads from this connection's `_Lines` buffer, taking over
+        whatever it holds."""
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.max_header_size)
+        conn._receive_buffer = self._lines
+        return conn
 
     # -- input -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -381,13 +437,12 @@ class HTTP11Protocol:
         if self._written_whole is None:
             self._conn.start_next_cycle()
         else:  # h11 never saw the response: a fresh parser takes over the pipelined bytes
-            pending, closed = self._conn.trailing_data
-            self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.max_header_size)
-            if pending:
-                self._conn.receive_data(bytes(pending))
+            closed = self._conn.trailing_data[1]
+            self._conn = self._parser()
             if closed:
                 self._conn.receive_data(b"")
             self._written_whole = None
+        self._lines.before_request_line = True
         self._body_received = 0
         self._head_request = False
         self._client_keep_alive = True

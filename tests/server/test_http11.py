@@ -481,3 +481,31 @@ def test_more_than_one_empty_line_or_a_bare_one_before_a_request_line_is_400(
     strict: RunningServer, before: bytes
 ) -> None:
     assert refused(strict.port, before + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n") == 400
+
+
+@pytest.mark.parametrize(
+    "chunk_line",
+    [
+        b"0" * 21 + b"3",  # h11 takes at most 20 hex digits
+        b"3;" + b"x" * 4096,  # longer than CHUNK_LINE_LIMIT
+        b"3;a=\x00",
+        b"3;a\rb",
+        b"3;a=\x01",
+        b"3;a\nb",
+        b"3 ;a",  # h11 reads no whitespace ahead of an extension
+    ],
+    ids=["size-digits", "too-long", "nul", "bare-cr", "control", "bare-lf", "space-before-semicolon"],
+)
+def test_a_bad_chunk_line_is_400(strict: RunningServer, chunk_line: bytes) -> None:
+    request = (
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n%s\r\nabc\r\n0\r\n\r\n" % chunk_line
+    )
+    assert refused(strict.port, request) == 400
+
+
+CHUNKED_LAST = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+
+
+def test_chunk_extensions_are_ignored(strict: RunningServer) -> None:
+    chunks = b'3;sig=abc123;name="quoted; value"\r\nabc\r\n2;flag\r\nde\r\n0;last\r\n\r\n'
+    assert seen(strict.port, CHUNKED_LAST + chunks)["body"] == "abcde"

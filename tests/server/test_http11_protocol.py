@@ -173,3 +173,17 @@ def test_a_second_empty_line_or_a_bare_lf_is_refused() -> None:
         proto = HTTP11Protocol(Limits())
         proto.feed(stream)
         assert proto.next_event() == http11.Rejected(400, "malformed request")
+
+
+def test_an_unfinished_chunk_line_is_refused_past_its_limit() -> None:
+    for max_header_size, limit in ((64 * 1024, http11.CHUNK_LINE_LIMIT), (1024, 1024)):
+        proto = HTTP11Protocol(Limits(max_header_size=max_header_size))
+        proto.feed(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;")
+        assert isinstance(proto.next_event(), http11.RequestHead)
+        fed = 2
+        while (event := proto.next_event()) is http11.NEED_DATA:
+            assert fed <= limit
+            proto.feed(b"x" * 100)
+            fed += 100
+        assert event == http11.Rejected(400, "malformed request")
+        assert fed <= limit + 100

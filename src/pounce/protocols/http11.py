@@ -13,7 +13,7 @@ from http import HTTPStatus
 import h11
 from h11._receivebuffer import ReceiveBuffer
 
-from pounce.protocols.headers import date_header, illegal_field, valid_host
+from pounce.protocols.headers import FIELD_VALUE, date_header, illegal_field, valid_host
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -149,20 +149,25 @@ def origin_form(method: bytes, target: bytes, headers: Headers) -> bytes | Rejec
     return path if path[:1] == b"/" else b"/" + path
 
 
+# Chunk-size lines carry extensions pounce ignores (RFC 9112, section 7.1.1); 4 KiB leaves room
+# for the signatures some upload clients put there and bounds what an endless line buffers.
+CHUNK_LINE_LIMIT = 4096
+
 _extract_lines = ReceiveBuffer.maybe_extract_lines
 
 
 class _Lines(ReceiveBuffer):
     """h11's receive buffer, holding the lines it reads to RFC 9112 where h11 is lenient.
 
-    h11 reads a request head and a trailer section with `maybe_extract_lines`; the checks here
-    see each of them once, as h11 cuts it out, so no byte is scanned twice. This buffer is the
-    one internal of h11 that pounce relies on; tests/server/test_http11.py holds every check to
-    its behaviour.
+    h11 reads a request head and a trailer section with `maybe_extract_lines` and a chunk-size
+    line with `maybe_extract_next_line`; the checks here see each of them once, as h11 cuts it
+    out, so no byte is scanned twice. This buffer is the one internal of h11 that pounce relies
+    on; tests/server/test_http11.py holds every check to its behaviour.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_chunk_line: int) -> None:
         super().__init__()
+        self.max_chunk_line = max_chunk_line
         self.before_request_line = True  # set again for each request on the connection
 
     def maybe_extract_lines(self) -> list[bytearray] | None:
@@ -189,6 +194,17 @@ class _Lines(ReceiveBuffer):
         elif taken != 2:
             raise h11.LocalProtocolError("a line ends in a bare LF")
         return lines
+
+    def maybe_extract_next_line(self) -> bytearray | None:
+        line = super().maybe_extract_next_line()
+        if line is None:
+            if len(self) > self.max_chunk_line:  # all that is buffered is one unfinished chunk line
+                raise h11.LocalProtocolError("chunk line too long")
+            return None
+        # h11 skips everything after the ";" up to the CRLF, a bare CR or NUL included
+        if len(line) > self.max_chunk_line or line.translate(None, FIELD_VALUE) != b"\r\n":
+            raise h11.LocalProtocolError("chunk line too long or with a control character")
+        return line
 
     def is_next_line_obviously_invalid_request_line(self) -> bool:
         # a CR whose LF is still on its way may be the empty line ignored before a request line
@@ -217,7 +233,7 @@ class HTTP11Protocol:
     def __init__(self, limits: Limits, server_header: bytes = b"pounce") -> None:
         self._limits = limits
         self._server_header = server_header
-        self._lines = _Lines()
+        self._lines = _Lines(min(CHUNK_LINE_LIMIT, limits.max_header_size))
         self._conn = self._parser()
         self._body_received = 0
         self._head_request = False

@@ -509,3 +509,32 @@ CHUNKED_LAST = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nCon
 def test_chunk_extensions_are_ignored(strict: RunningServer) -> None:
     chunks = b'3;sig=abc123;name="quoted; value"\r\nabc\r\n2;flag\r\nde\r\n0;last\r\n\r\n'
     assert seen(strict.port, CHUNKED_LAST + chunks)["body"] == "abcde"
+
+
+@pytest.mark.parametrize(
+    ("transfer_encoding", "status"),
+    [
+        (b"Transfer-Encoding: gzip", 400),  # chunked is not the last coding: no length known
+        (b"Transfer-Encoding: chunked, gzip", 400),
+        (b"Transfer-Encoding: chunked, chunked", 400),
+        (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", 400),
+        (b"Transfer-Encoding: gzip, chunked", 501),  # a coding pounce cannot decode
+        (b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked", 501),
+    ],
+    ids=["gzip", "chunked-gzip", "chunked-twice", "two-fields", "gzip-chunked", "gzip-then-chunked-field"],
+)
+def test_a_transfer_encoding_other_than_chunked(
+    strict: RunningServer, transfer_encoding: bytes, status: int
+) -> None:
+    request = b"POST / HTTP/1.1\r\nHost: t\r\n%s\r\n\r\n3\r\nabc\r\n0\r\n\r\n" % transfer_encoding
+    assert refused(strict.port, request) == status
+
+
+def test_transfer_encoding_names_chunked_in_any_case(strict: RunningServer) -> None:
+    request = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ChUnKeD\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    assert seen(strict.port, request)["body"] == "abc"
+
+
+def test_transfer_encoding_on_http_1_0_is_400(strict: RunningServer) -> None:
+    request = b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    assert refused(strict.port, request) == 400

@@ -153,6 +153,7 @@ def origin_form(method: bytes, target: bytes, headers: Headers) -> bytes | Rejec
 # for the signatures some upload clients put there and bounds what an endless line buffers.
 CHUNK_LINE_LIMIT = 4096
 
+
 _extract_lines = ReceiveBuffer.maybe_extract_lines
 
 
@@ -160,15 +161,16 @@ class _Lines(ReceiveBuffer):
     """h11's receive buffer, holding the lines it reads to RFC 9112 where h11 is lenient.
 
     h11 reads a request head and a trailer section with `maybe_extract_lines` and a chunk-size
-    line with `maybe_extract_next_line`; the checks here see each of them once, as h11 cuts it
-    out, so no byte is scanned twice. This buffer is the one internal of h11 that pounce relies
-    on; tests/server/test_http11.py holds every check to its behaviour.
+    line with `maybe_extract_next_line`; the checks here see each of them once, as h11 cuts
+    them out, so no byte is scanned twice. This buffer is the one internal of h11 that pounce
+    relies on; tests/server/test_http11.py holds every check to its behaviour.
     """
 
     def __init__(self, max_chunk_line: int) -> None:
         super().__init__()
         self.max_chunk_line = max_chunk_line
         self.before_request_line = True  # set again for each request on the connection
+        self.head: list[bytearray] = []  # the last head's lines: a refused one's tell its status
 
     def maybe_extract_lines(self) -> list[bytearray] | None:
         data = self._data  # one bytearray, which h11 cuts each head from the front of
@@ -193,6 +195,7 @@ class _Lines(ReceiveBuffer):
                 raise h11.LocalProtocolError("a field line is folded (obs-fold)")
         elif taken != 2:
             raise h11.LocalProtocolError("a line ends in a bare LF")
+        self.head = lines
         return lines
 
     def maybe_extract_next_line(self) -> bytearray | None:
@@ -210,6 +213,22 @@ class _Lines(ReceiveBuffer):
         # a CR whose LF is still on its way may be the empty line ignored before a request line
         lone_cr = self.before_request_line and self._data == b"\r"
         return not lone_cr and super().is_next_line_obviously_invalid_request_line()
+
+
+def transfer_coding_status(lines: list[bytearray]) -> int:
+    """The status for a request whose Transfer-Encoding h11 refused (it takes `chunked` alone).
+
+    501 for a coding pounce does not know ahead of a final `chunked` (RFC 9112, section 6.1);
+    400 when `chunked` is not the last coding, so the body's length cannot be known, or comes
+    twice (section 6.3).
+    """
+    codings: list[bytes] = []
+    for line in lines[1:]:
+        name, _, value = bytes(line).partition(b":")
+        if name.lower() == b"transfer-encoding":
+            codings += [coding.strip().lower() for coding in value.split(b",") if coding.strip()]
+    unknown_then_chunked = len(codings) > 1 and codings[-1] == b"chunked" and codings.count(b"chunked") == 1
+    return 501 if unknown_then_chunked else 400
 
 
 _PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -266,6 +285,8 @@ class HTTP11Protocol:
             event = self._conn.next_event()
         except h11.RemoteProtocolError as exc:
             status = exc.error_status_hint
+            if status == 501:  # the one status h11 gives a Transfer-Encoding other than chunked
+                status = transfer_coding_status(self._lines.head)
             reason = "request header fields too large" if status == 431 else "malformed request"
             return Rejected(status, reason)
         if event is h11.NEED_DATA:
@@ -293,6 +314,8 @@ class HTTP11Protocol:
         facts = inspect_head(self._limits, target, headers)
         if isinstance(facts, Rejected):
             return facts
+        if facts.chunked and http_version == b"1.0":  # framing an HTTP/1.0 peer cannot mean (section 6.1)
+            return Rejected(400, "Transfer-Encoding in an HTTP/1.0 request")
         if target[:1] != b"/" or method == b"CONNECT":
             path = origin_form(method, target, headers)
             if isinstance(path, Rejected):

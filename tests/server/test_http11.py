@@ -538,3 +538,16 @@ def test_transfer_encoding_names_chunked_in_any_case(strict: RunningServer) -> N
 def test_transfer_encoding_on_http_1_0_is_400(strict: RunningServer) -> None:
     request = b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
     assert refused(strict.port, request) == 400
+
+
+def test_expect_100_continue_from_http_1_0_is_ignored() -> None:
+    with (
+        serve(echo) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s,
+    ):
+        s.sendall(b"POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        s.sendall(b"abc")  # sent without waiting: the answer below must be the final one
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"POST /e abc")

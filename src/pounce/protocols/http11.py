@@ -328,7 +328,7 @@ class HTTP11Protocol:
             target,
             headers,
             http_version,
-            facts.expects_continue,
+            facts.expects_continue and http_version == b"1.1",  # HTTP/1.0 has no 100 (RFC 9110, 10.1.1)
             facts.content_length,
             facts.chunked,
             facts.websocket_upgrade and method == b"GET",

@@ -520,8 +520,17 @@ def test_chunk_extensions_are_ignored(strict: RunningServer) -> None:
         (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", 400),
         (b"Transfer-Encoding: gzip, chunked", 501),  # a coding pounce cannot decode
         (b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked", 501),
+        (b"Transfer-Encoding: , chunked", 400),  # h11 takes the exact value chunked alone
     ],
-    ids=["gzip", "chunked-gzip", "chunked-twice", "two-fields", "gzip-chunked", "gzip-then-chunked-field"],
+    ids=[
+        "gzip",
+        "chunked-gzip",
+        "chunked-twice",
+        "two-fields",
+        "gzip-chunked",
+        "gzip-then-chunked-field",
+        "empty-member",
+    ],
 )
 def test_a_transfer_encoding_other_than_chunked(
     strict: RunningServer, transfer_encoding: bytes, status: int
@@ -551,3 +560,63 @@ def test_expect_100_continue_from_http_1_0_is_ignored() -> None:
         while chunk := s.recv(65536):
             raw += chunk
     assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"POST /e abc")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-A : v\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n",
+        b"GET / HTTP/1.1\rHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x00b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\n: v\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 4\r\n\r\nabcd",
+        b"GET /a b HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /a\x01b HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET / http/1.1\r\nHost: t\r\n\r\n",
+        b"GET /\r\n\r\n",
+        b"GET  / HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX{Y}: v\r\n\r\n",
+    ],
+    ids=["space-before-colon", "bare-cr-in-value", "bare-cr-ending-a-line", "nul-in-value", "empty-name",
+         "two-lengths-in-one-field", "space-in-target", "control-in-target", "non-ascii-target",
+         "lowercase-version", "no-version", "two-spaces", "two-hosts", "name-not-a-token"],
+)  # fmt: skip
+def test_what_h11_refuses_is_400(strict: RunningServer, request_bytes: bytes) -> None:
+    assert refused(strict.port, request_bytes) == 400
+
+
+def test_whitespace_around_a_value_is_not_part_of_it(strict: RunningServer) -> None:
+    app = seen(strict.port, b"GET / HTTP/1.1\r\nHost: t\r\nX-A: \t a \t b \t\r\nConnection: close\r\n\r\n")
+    assert ["x-a", "a \t b"] in app["headers"]
+
+
+def test_control_characters_other_than_nul_cr_lf_in_a_value_reach_the_app(strict: RunningServer) -> None:
+    app = seen(
+        strict.port, b"GET / HTTP/1.1\r\nHost: t\r\nCookie: a=\x01\x1f\x7f\r\nConnection: close\r\n\r\n"
+    )
+    assert ["cookie", "a=\x01\x1f\x7f"] in app["headers"]
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [b"Content-Length: 3\r\nContent-Length: 3", b"Content-Length: 3, 3"],
+    ids=["two-fields", "list"],
+)
+def test_a_repeated_content_length_of_one_value_counts_once(strict: RunningServer, lengths: bytes) -> None:
+    app = seen(strict.port, b"POST / HTTP/1.1\r\nHost: t\r\n%s\r\nConnection: close\r\n\r\nabc" % lengths)
+    assert app["body"] == "abc"
+    assert [value for name, value in app["headers"] if name == "content-length"] == ["3"]
+
+
+def test_trailers_are_read_and_dropped(strict: RunningServer) -> None:
+    app = seen(strict.port, CHUNKED_LAST + b"3\r\nabc\r\n0\r\nX-Checksum: 1\r\nContent-Length: 99\r\n\r\n")
+    assert app["body"] == "abc"
+    assert [name for name, _ in app["headers"]] == ["host", "transfer-encoding", "connection"]
+
+
+def test_visible_characters_outside_the_uri_grammar_reach_the_app_as_sent(strict: RunningServer) -> None:
+    app = seen(strict.port, b'GET /a|b{c}^"<>`#f?q=|x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+    assert (app["raw_path"], app["query_string"]) == ('/a|b{c}^"<>`#f', "q=|x")

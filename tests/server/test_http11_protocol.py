@@ -187,3 +187,12 @@ def test_an_unfinished_chunk_line_is_refused_past_its_limit() -> None:
             fed += 100
         assert event == http11.Rejected(400, "malformed request")
         assert fed <= limit + 100
+
+
+def test_a_trailer_section_unfinished_past_max_header_size_is_431() -> None:
+    proto = HTTP11Protocol(Limits(max_header_size=1024))
+    proto.feed(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ")
+    assert isinstance(proto.next_event(), http11.RequestHead)
+    while (event := proto.next_event()) is http11.NEED_DATA:
+        proto.feed(b"x" * 100)
+    assert event == http11.Rejected(431, "request header fields too large")

@@ -35,8 +35,11 @@ def illegal_field(name: bytes, value: bytes) -> bool:
 # RFC 3986, section 3.2.2), that is unreserved, pct-encoded and sub-delims characters, ":" and the
 # brackets of an IP literal. Never "@" (userinfo), "/", "?", "#" or whitespace.
 _HOST = b"!$%&'()*+,-.0123456789:;=ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_abcdefghijklmnopqrstuvwxyz~"
+_NOT_HOST = bytes(c if c in _HOST else 0 for c in range(256))  # every other byte becomes NUL
 
 
 def valid_host(value: bytes) -> bool:
-    """Whether `value` holds only characters a host and port may: a cheap screen, not a parse."""
-    return not value.translate(None, _HOST)
+    """Whether `value` holds only characters a host and port may: a cheap screen, not a parse.
+
+    A 256-byte table, where deleting the 81 allowed characters would build one per call."""
+    return 0 not in value.translate(_NOT_HOST)

@@ -175,6 +175,8 @@ class _Lines(ReceiveBuffer):
     def maybe_extract_lines(self) -> list[bytearray] | None:
         data = self._data  # one bytearray, which h11 cuts each head from the front of
         size = len(data)
+        if not size:  # the common wait for a request
+            return None
         lines = _extract_lines(self)
         if lines is None:
             return None
@@ -210,9 +212,10 @@ class _Lines(ReceiveBuffer):
         return line
 
     def is_next_line_obviously_invalid_request_line(self) -> bool:
-        # a CR whose LF is still on its way may be the empty line ignored before a request line
-        lone_cr = self.before_request_line and self._data == b"\r"
-        return not lone_cr and super().is_next_line_obviously_invalid_request_line()
+        # what h11 checks (a request line starts with a visible character), except that a CR
+        # whose LF is still on its way may be the empty line ignored before a request line
+        data = self._data
+        return bool(data) and data[0] < 0x21 and not (self.before_request_line and data == b"\r")
 
 
 def transfer_coding_status(lines: list[bytearray]) -> int:

@@ -438,7 +438,7 @@ class ServerTLS:
             name = x509.load_der_x509_certificate(leaf).subject.rfc4514_string()
             verified = getattr(tls, "get_verified_chain", None)
             if verified is not None:
-                chain = tuple(ssl.DER_cert_to_PEM_cert(c.public_bytes(ssl._ssl.ENCODING_DER)) for c in verified())  # type: ignore[attr-defined]  # fmt: skip
+                chain = tuple(ssl.DER_cert_to_PEM_cert(der) for der in verified())  # DER, leaf first
             else:
                 chain = (ssl.DER_cert_to_PEM_cert(leaf),)
         cipher = tls.cipher()

@@ -181,11 +181,20 @@ def h2_blocklisted(ctx: ssl.SSLContext) -> list[str]:
     return [c["name"] for c in tls12_suites(ctx) if not c["aead"] or c["kea"] not in ("kx-ecdhe", "kx-dhe")]
 
 
+def within_profile(profile: str, version: str, suite: str) -> bool:
+    """Whether a protocol version and suite (OpenSSL names) are ones the profile admits."""
+    chosen = PROFILES[profile]
+    if version == "TLSv1.3":
+        return True  # its suites are fixed, and all AEAD
+    if version != "TLSv1.2" or not chosen.tls12_suites:
+        return False
+    return suite in chosen.tls12_suites or suite in _DHE_AEAD
+
+
 def below_profile(cfg: TLSSettings) -> list[str]:
     """The admitted TLS 1.2 suites the chosen profile does not list (only an override has any)."""
-    profile = PROFILES[cfg.tls_profile]
-    allowed = set(profile.tls12_suites) | (set(_DHE_AEAD) if profile.tls12_suites else set())
-    return [c["name"] for c in tls12_suites(cipher_context(cfg)) if c["name"] not in allowed]
+    ctx = cipher_context(cfg)
+    return [c["name"] for c in tls12_suites(ctx) if not within_profile(cfg.tls_profile, "TLSv1.2", c["name"])]
 
 
 # -- files ----------------------------------------------------------------------------------

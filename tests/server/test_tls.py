@@ -265,3 +265,26 @@ def test_an_encrypted_key_is_served_with_its_password(tmp_path: Path, pki: PKI) 
     assert b"ENCRYPTED" in key.read_bytes()
     with serve(tls_echo, ssl_certfile=str(cert), ssl_keyfile=str(key), ssl_keyfile_password="s3cret") as srv:
         assert handshake(srv.port, pki.client())[0] == "TLSv1.3"
+
+
+def test_appconfig_carries_the_tls_settings_to_the_server(pki: PKI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chirp.config import AppConfig
+    from chirp.serving import server_config
+
+    monkeypatch.setenv("CHIRP_TLS_PROFILE", "modern")
+    monkeypatch.setenv("CHIRP_SSL_CERT_REQS", "required")
+    monkeypatch.setenv("CHIRP_SSL_CA_CERTS", str(pki.ca_file))
+    monkeypatch.setenv("CHIRP_SSL_KEYFILE_PASSWORD", "s3cret")
+    config = AppConfig.from_env(ssl_certfile=str(pki.cert), ssl_keyfile=str(pki.key))
+    assert "s3cret" not in repr(config)
+    served = server_config(config)
+    assert (served.tls_profile, served.ssl_cert_reqs, served.ssl_ca_certs) == (
+        "modern",
+        "required",
+        str(pki.ca_file),
+    )
+    assert served.ssl_keyfile_password == "s3cret"
+    monkeypatch.setenv("CHIRP_TLS_PROFILE", "old")
+    with pytest.raises(ConfigurationError) as caught:
+        AppConfig.from_env(ssl_certfile=str(pki.cert), ssl_keyfile=str(pki.key))
+    assert caught.value.field == "tls_profile" and "use one of intermediate, modern" in caught.value.fix

@@ -59,10 +59,10 @@ def fetch(port: int, ctx: ssl.SSLContext, conn: http.client.HTTPSConnection | No
     conn = conn or http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx)
     try:
         conn.request("GET", "/")
+        assert conn.sock is not None  # before the response: a draining server's `close` drops it
+        der = conn.sock.getpeercert(binary_form=True)
         response = conn.getresponse()
         assert response.status == 200 and response.read() == b"ok"
-        assert conn.sock is not None
-        der = conn.sock.getpeercert(binary_form=True)
         assert der is not None
         return der
     finally:

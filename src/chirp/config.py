@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
 from pounce.errors import ConfigurationError, did_you_mean
+from pounce.tls import validate_settings
 from pounce.validation import check_ops_paths
 
 ENVIRONMENTS = ("development", "test", "staging", "production")
@@ -20,7 +21,9 @@ WORKER_MODES = ("auto", "sync", "async")
 LOG_FORMATS = ("auto", "text", "json")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 EMBEDDER_POLICIES = ("require-corp", "credentialless")
-SECRET_FIELDS = frozenset({"secret_key", "secret_key_fallbacks", "sentry_dsn", "redis_url", "database_url"})
+SECRET_FIELDS = frozenset(
+    {"secret_key", "secret_key_fallbacks", "sentry_dsn", "redis_url", "database_url", "ssl_keyfile_password"}
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,11 @@ class AppConfig:
     otel_service_name: str = "chirp-app"
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    ssl_ca_certs: str | None = None
+    ssl_cert_reqs: str = "none"
+    tls_profile: str = "intermediate"
+    ssl_ciphers: str | None = None
     trusted_proxies: tuple[str, ...] = ()
     forwarded_for_trusted_hops: int = 1
     health_path: str = "/health"
@@ -297,6 +305,7 @@ def validate(cfg: AppConfig) -> None:
         raise ConfigurationError(
             "ssl_certfile", cfg.ssl_certfile, "set ssl_certfile together with ssl_keyfile"
         )
+    validate_settings(cfg)
     check_ops_paths(cfg)
     if cfg.env == "production" and not cfg.secret_key and secret_required(cfg.env):
         raise ConfigurationError(

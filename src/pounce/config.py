@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from pounce.errors import ConfigurationError, did_you_mean
+from pounce.tls import validate_settings
 from pounce.validation import check_ops_paths
 
 LIFESPAN_MODES = ("auto", "on", "off")
@@ -40,6 +41,11 @@ class ServerConfig:
     reuse_port: bool = False
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    ssl_ca_certs: str | None = None
+    ssl_cert_reqs: str = "none"
+    tls_profile: str = "intermediate"
+    ssl_ciphers: str | None = None
     keep_alive_timeout: float = 5.0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -231,6 +237,7 @@ def _validate(cfg: ServerConfig) -> None:
     if bool(cfg.ssl_certfile) != bool(cfg.ssl_keyfile):
         missing = "ssl_keyfile" if cfg.ssl_certfile else "ssl_certfile"
         raise ConfigurationError(missing, None, "set ssl_certfile and ssl_keyfile together")
+    validate_settings(cfg)
     if cfg.forwarded_for_trusted_hops < 1:
         raise ConfigurationError(
             "forwarded_for_trusted_hops",

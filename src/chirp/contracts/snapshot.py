@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chirp.contracts.live.observe import LiveRun
     from chirp.routing import Route
     from pounce.config import ServerConfig
+    from pounce.tls import TLSSettings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -137,11 +138,18 @@ class Snapshot:
 
     def tls_setting(self) -> tuple[str | None, str | None, Location | None]:
         """(certfile, keyfile, where they were configured): the server's, which is what serves."""
+        settings, where = self.tls_config()
+        if settings is None:
+            return None, None, None
+        return settings.ssl_certfile, settings.ssl_keyfile, where
+
+    def tls_config(self) -> tuple[TLSSettings | None, Location | None]:
+        """Every TLS setting (the server config's, else the AppConfig's) and where it was set."""
         if self.server is not None:
-            return self.server.ssl_certfile, self.server.ssl_keyfile, self.setting_location
+            return self.server, self.setting_location
         if self.config is not None:
-            return self.config.ssl_certfile, self.config.ssl_keyfile, self.config_location
-        return None, None, None
+            return self.config, self.config_location
+        return None, None
 
     @property
     def setting_location(self) -> Location | None:

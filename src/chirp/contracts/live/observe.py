@@ -49,6 +49,16 @@ class Exchange:
 
 
 @dataclass
+class Handshake:
+    """One TLS handshake with the live server: what was negotiated, or why it failed."""
+
+    version: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    error: str | None = None
+
+
+@dataclass
 class Shutdown:
     """How the server ended after SIGTERM."""
 
@@ -79,6 +89,8 @@ class LiveRun:
     session_site: Any = None
     forced_error_token: str | None = None
     duration_ms: float = 0.0
+    #: TLS probe name -> handshake (see `chirp.contracts.live.probes`; empty without TLS)
+    handshakes: dict[str, Handshake] = field(default_factory=dict)
 
     @property
     def booted(self) -> bool:

@@ -10,6 +10,10 @@ Probe names recorded in `LiveRun.exchanges` (the `live.*` rules look them up):
 - `sse <path>`: `/_chirp/live` (and any user event stream) asked for with `Accept-Encoding: gzip`;
 - `error`: the route that raises on purpose (see `chirp.contracts.live.target`).
 
+Over TLS, `LiveRun.handshakes` records `default` (a current client), `tls1.2` (a client that
+stops at TLS 1.2) and `tls1.2-legacy` (a TLS 1.2 client offering only suites without AEAD),
+each offering h2 by ALPN.
+
 Nothing here judges: probes only collect, the rules decide.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import gzip
 import re
 import secrets
+import ssl
 import time
 import zlib
 from typing import Any
@@ -31,6 +36,7 @@ FOREIGN_HOST = "chirp-live-check.invalid"
 LIVE_PATH = "/_chirp/live"
 _PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?}")
 _SAMPLE = {"int": "1", "float": "1.0", "path": "live-check", "str": "live-check"}
+LEGACY_SUITES = "ALL:!AESGCM:!CHACHA20:!AESCCM:!ARIAGCM:!aNULL:!eNULL"  # TLS 1.2 without AEAD
 BROWSER_HEADERS = {"Accept": "text/html,*/*;q=0.8", "Accept-Encoding": "gzip"}
 
 
@@ -113,6 +119,10 @@ def run_live(
             run.boot_error = describe_exit(server.proc.returncode if server.proc else None, server.tail(40))
             return run
         _probe(run, target, app, error_path)
+        if target.scheme == "https":
+            run.handshakes["default"] = target.handshake()
+            run.handshakes["tls1.2"] = target.handshake(ssl.TLSVersion.TLSv1_2)
+            run.handshakes["tls1.2-legacy"] = target.handshake(ssl.TLSVersion.TLSv1_2, LEGACY_SUITES)
     finally:
         if server.proc is not None:
             code, seconds, killed = server.stop(grace)

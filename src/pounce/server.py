@@ -55,6 +55,7 @@ class Server:
         self._stopping = False
         self._stop: anyio.Event | None = None
         self._all_closed: anyio.Event | None = None
+        self._live = 0  # accepted sockets not yet closed: set up, shaking hands or serving
         self._lifespan_state: dict[str, Any] = {}
         self._tls: ServerTLS | None = None
         self._alpn: tuple[str, ...] = ("http/1.1",)
@@ -254,17 +255,30 @@ class Server:
     async def _handle(self, raw: socket.socket) -> None:
         """One accepted connection; nothing that happens on it may take the server down."""
         try:
-            stream = await ProtocolStream.from_socket(raw)
-        except OSError as exc:
-            logger.debug("connection lost before it was set up: %s", exc)
-            raw.close()
-            return
-        try:
-            await self._serve_connection(stream)
-        except Exception:
-            logger.exception("unexpected error on a connection")
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
+            try:
+                stream = await ProtocolStream.from_socket(raw)
+            except OSError as exc:
+                logger.debug("connection lost before it was set up: %s", exc)
+                raw.close()
+                return
+            try:
+                await self._serve_connection(stream)
+            except Exception:
+                logger.exception("unexpected error on a connection")
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+        finally:
+            self._accepted(-1)
+
+    def _accepted(self, delta: int) -> None:
+        """Count accepted sockets from `accept()` until they close: a drain waits for all of them,
+        so a connection whose task has not started, or whose TLS handshake is under way, is
+        served rather than cut (`_all_closed` is set when none is left)."""
+        if delta > 0 and not self._live:
+            self._all_closed = anyio.Event()
+        self._live += delta
+        if not self._live and self._all_closed is not None:
+            self._all_closed.set()
 
     async def _serve_connection(self, stream: ProtocolStream) -> None:
         if self.config.max_connections and len(self.connections) >= self.config.max_connections:
@@ -292,8 +306,6 @@ class Server:
             byte_stream, self.app, self.config, self.state, self._lifespan_state,
             client=client, server=server, scheme=self._scheme, alpn_h2=alpn == "h2", tls=extension,
         )  # fmt: skip
-        if not self.connections:
-            self._all_closed = anyio.Event()
         self.connections.add(conn)
         for observer in self.observers:
             observer.connections_changed(1)
@@ -305,8 +317,6 @@ class Server:
             for observer in self.observers:
                 observer.connections_changed(-1)
             self.connections.discard(conn)
-            if not self.connections and self._all_closed is not None:
-                self._all_closed.set()
 
     async def _drain(
         self, sock: socket.socket, conns: anyio.abc.TaskGroup, accept_scope: anyio.CancelScope
@@ -337,6 +347,7 @@ class Server:
             raw.setblocking(False)
             if raw.family != socket.AF_UNIX:
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._accepted(1)
             tg.start_soon(self._handle, raw)  # the transport is set up in the connection's task
 
 

@@ -190,3 +190,19 @@ def test_a_supervisor_reload_takes_a_renewed_certificate_without_dropping_a_conn
     finally:
         traffic.stop()
     assert traffic.failures == []
+
+
+@pytest.mark.parametrize("serving", [("--workers", "2")], indirect=True)
+def test_a_supervisor_reload_with_a_broken_renewal_keeps_the_old_generation(
+    renewal: Renewal, serving: ServerProcess
+) -> None:
+    port = int(serving.url.rsplit(":", 1)[1])
+    ctx = renewal.context()
+    before = fetch(port, ctx)
+    _, wrong_key = Authority("other").issue(renewal.directory, "other")
+    os.replace(wrong_key, renewal.key)
+    os.kill(serving.proc.pid, signal.SIGUSR1)
+    assert wait_for_log(serving, "reload aborted")
+    log = "".join(serving.read_log())
+    assert "does not match the certificate" in log and "Traceback" not in log
+    assert fetch(port, ctx) == before

@@ -60,6 +60,16 @@ Examples:
     help="With --live: how long the server may take to listen and answer /ready with 200.",
 )
 @click.option(
+    "--artefact",
+    "artefacts",
+    multiple=True,
+    metavar="PATH",
+    help="Check this Dockerfile, Compose file, manifest or directory (repeatable) instead of the ones found.",
+)
+@click.option(
+    "--no-artefacts", is_flag=True, help="Do not read Dockerfiles, Compose files or Kubernetes manifests."
+)
+@click.option(
     "--baseline",
     type=click.Path(dir_okay=False),
     help="Report only findings new since this saved JSON report.",
@@ -97,6 +107,8 @@ def run_check(
     live: bool,
     baseline: str | None,
     live_timeout: float = 20.0,
+    artefacts: tuple[str, ...] = (),
+    no_artefacts: bool = False,
 ) -> int:
     """The whole command as a function returning the exit code; usage errors raise `UsageError`."""
     from chirp.contracts import output as out
@@ -126,6 +138,8 @@ def run_check(
             "pass the app as module:attr, e.g. `chirp check myapp:app`, "
             'or set app = "myapp:app" under [tool.chirp.check] in pyproject.toml',
         )
+    if artefacts and no_artefacts:
+        raise out.UsageError("--artefact and --no-artefacts are exclusive", "drop one of them")
     known = out.load_baseline(baseline) if baseline else None
     report = build_report(
         app_path,
@@ -137,6 +151,8 @@ def run_check(
         ignore=ignore,
         live=live,
         live_timeout=live_timeout,
+        artefacts=None if no_artefacts else (list(artefacts) if artefacts else None),
+        read_artefacts=not no_artefacts,
     )
     if known is not None and report.error is None:
         report = out.without_baseline(report, known)
@@ -169,6 +185,8 @@ def build_report(
     deploy: bool,
     live: bool = False,
     live_timeout: float = 20.0,
+    artefacts: list[str] | None = None,
+    read_artefacts: bool = False,
     **kwargs: Any,
 ) -> Any:
     """Import the app and check it; import/build failures become an error report.
@@ -177,16 +195,29 @@ def build_report(
     env of `--env`, or production with `deploy`), so an app that wires itself by environment
     is judged as it would really run; a missing production secret is reported, not raised.
     With `live`, the app is also booted under pounce (production posture with `deploy`,
-    else its own config) and probed over HTTP; the `live.*` findings join the report.
+    else its own config) and probed over HTTP; the `live.*` findings join the report. With
+    `read_artefacts`, the project's deployment files (`artefacts` when named, else those found)
+    are judged too.
     """
     from chirp.config import launched_as
 
     with launched_as("production" if deploy else env, report_missing_secret=True):
-        return _build_report(app_path, env=env, deploy=deploy, live=live, live_timeout=live_timeout, **kwargs)
+        return _build_report(
+            app_path, env=env, deploy=deploy, live=live, live_timeout=live_timeout,
+            artefacts=artefacts, read_artefacts=read_artefacts, **kwargs,
+        )  # fmt: skip
 
 
 def _build_report(
-    app_path: str, *, env: str | None, deploy: bool, live: bool, live_timeout: float, **kwargs: Any
+    app_path: str,
+    *,
+    env: str | None,
+    deploy: bool,
+    live: bool,
+    live_timeout: float,
+    artefacts: list[str] | None,
+    read_artefacts: bool,
+    **kwargs: Any,
 ) -> Any:
     from chirp.app import App
     from chirp.contracts import output as out
@@ -217,11 +248,12 @@ def _build_report(
     observed = None
     try:
         check_names(app, kwargs.get("select", ()), kwargs.get("ignore", ()))  # before booting anything
+        files = _artefacts(app, artefacts) if read_artefacts else None
         if live and _live_selected(kwargs.get("select", ()), kwargs.get("ignore", ())):
             from chirp.contracts.live.probes import run_live
 
             observed = run_live(app, app_path, production=deploy, timeout=live_timeout)
-        report = check_app(app, env=env, deploy=deploy, live=observed, **kwargs)
+        report = check_app(app, env=env, deploy=deploy, live=observed, artefacts=files, **kwargs)
     except ConfigurationError as exc:
         if exc.field == "--select/--ignore":
             raise out.UsageError(
@@ -238,6 +270,17 @@ def _build_report(
             duration_ms=round((time.perf_counter() - started) * 1000, 3),  # the live run included
         )
     return report
+
+
+def _artefacts(app: Any, paths: list[str] | None) -> Any:
+    """The project's deployment files, read; a bad path named by the user is a usage error."""
+    from chirp.contracts import output as out
+    from chirp.contracts.artefacts.discover import ArtefactError, for_app
+
+    try:
+        return for_app(app, paths)
+    except ArtefactError as exc:
+        raise out.UsageError(exc.message, exc.hint) from exc
 
 
 def _live_selected(select: tuple[str, ...], ignore: tuple[str, ...]) -> bool:

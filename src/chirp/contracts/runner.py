@@ -39,22 +39,28 @@ def check_app(
     registry: RuleRegistry | None = None,
     live: Any = None,
     server: Any = None,
+    artefacts: Any = None,
 ) -> Report:
     """Check a chirp `App`; `deploy=True` judges its production posture with warnings as errors.
 
     `server` is the `ServerConfig` the launching command will serve with; without it the
     settings found beside the app (pounce.toml, `[tool.pounce]`) are used, else those the
     AppConfig implies. `live` is what `--live` observed (`chirp.contracts.live.observe.LiveRun`);
-    with it the `live.*` rules run too.
+    with it the `live.*` rules run too. `artefacts` are the deployment files read
+    (`chirp.contracts.artefacts.model.Artefacts`); when there are any, the artefact rules run.
     """
     started = time.perf_counter()
     pyproject = find_upward(getattr(app.site, "file", None), "pyproject.toml")
     server_file = None if server is not None else server_settings_file(app, pyproject)
-    snap = Snapshot.of_app(app, env=env, deploy=deploy, server=server, server_file=server_file, live=live)
+    snap = Snapshot.of_app(
+        app, env=env, deploy=deploy, server=server, server_file=server_file, live=live, artefacts=artefacts
+    )
     registry = registry or builtin_registry()
     rules = all_rules(registry, app.contract_rules, "app")
     if live is not None:
         rules.extend(registry.with_tag("live"))
+    if artefacts is not None and artefacts.files:
+        rules.extend(registry.with_tag("artefact"))
     suppressions = list(app.suppressions) + from_pyproject(pyproject)
     level = fail_level(deploy or warnings_as_errors, fail_on)
     return run(
@@ -75,6 +81,7 @@ def check_names(app: Any, select: Sequence[str], ignore: Sequence[str]) -> None:
     """Raise for a `--select`/`--ignore` name that is no rule or category, built-in or the app's."""
     registry = builtin_registry()
     rules = all_rules(registry, app.contract_rules, "app") + registry.with_tag("live")
+    rules += registry.with_tag("artefact")
     selected(rules, select, ignore, {r.id for r in registry} | {r.category for r in registry})
 
 

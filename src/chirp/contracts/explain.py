@@ -27,28 +27,36 @@ def check_format(fmt: str, allowed: tuple[str, ...], flag: str) -> None:
 
 
 def list_rules_text(registry: RuleRegistry, fmt: str = "text") -> str:
-    """Every rule with its severity per environment, as text, JSON or a Markdown table."""
+    """Every rule with its severity per environment and origin (`chirp` or the rule pack's
+    distribution), as text, JSON or a Markdown table."""
     check_format(fmt, LIST_FORMATS, "--list-rules")
     rules = sorted(registry, key=lambda r: r.id)
     if fmt == "json":
         from chirp.contracts.render.json import rule_dict
 
-        return json.dumps([rule_dict(r) for r in rules], indent=2) + "\n"
+        return json.dumps([{**rule_dict(r), "origin": registry.origin(r.id)} for r in rules], indent=2) + "\n"
     if fmt == "markdown":
         head = (
-            "| rule | " + " | ".join(ENVIRONMENTS) + " | title |\n|---|" + "---|" * len(ENVIRONMENTS) + "---|"
+            "| rule | "
+            + " | ".join(ENVIRONMENTS)
+            + " | origin | title |\n|---|"
+            + "---|" * len(ENVIRONMENTS)
+            + "---|---|"
         )
         rows = [
-            f"| `{r.id}` | " + " | ".join(_level(r, e) for e in ENVIRONMENTS) + f" | {r.title} |"
+            f"| `{r.id}` | "
+            + " | ".join(_level(r, e) for e in ENVIRONMENTS)
+            + f" | {registry.origin(r.id)} | {r.title} |"
             for r in rules
         ]
         return "\n".join([head, *rows]) + "\n"
     width = max(len(r.id) for r in rules)
-    head = f"{'rule':<{width}}  " + "  ".join(f"{e:<11}" for e in ENVIRONMENTS) + "  title"
-    lines = [head]
+    origin_width = max(len(registry.origin(r.id)) for r in rules)
+    head = f"{'rule':<{width}}  " + "  ".join(f"{e:<11}" for e in ENVIRONMENTS)
+    lines = [f"{head}  {'origin':<{origin_width}}  title"]
     for item in rules:
         cells = "  ".join(f"{_level(item, e):<11}" for e in ENVIRONMENTS)
-        lines.append(f"{item.id:<{width}}  {cells}  {item.title}")
+        lines.append(f"{item.id:<{width}}  {cells}  {registry.origin(item.id):<{origin_width}}  {item.title}")
     return "\n".join(lines) + "\n"
 
 
@@ -70,7 +78,8 @@ def explain_rule(registry: RuleRegistry, rule_id: str, fmt: str = "text") -> str
         f"{item.description or item.title}\n\n"
         f"severity:\n{rows}\n\n"
         f"fix:  {item.hint}\n"
-        f"docs: {item.docs}\n\n"
+        f"docs: {item.docs}\n"
+        f"from: {registry.origin(item.id)}\n\n"
         f"suppress (with a reason):\n"
         f'  app.suppress("{item.id}", reason="...", until=datetime.date(2030, 1, 1))\n'
         f'  # or in pyproject.toml: [tool.chirp.check] suppress = [{{ rule = "{item.id}", reason = "..." }}]\n'

@@ -140,7 +140,7 @@ def _pod(reader: Reader, template: dict[Any, Any], workload: str, namespace: str
             image=item.get("image") if isinstance(item.get("image"), str) else None,
             labels={str(k): str(v) for k, v in labels.items()},
             namespace=namespace,
-            pod_at=reader.at(spec),
+            pod_at=reader.at(template, "spec"),
         )
         if grace is not None:
             container.grace_period = Value(grace, reader.at(spec, "terminationGracePeriodSeconds"))

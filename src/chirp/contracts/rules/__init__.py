@@ -31,6 +31,7 @@ CATEGORY_MODULES = (
     "secrets",
     "container",
     "live",
+    "live_edge",
     "suppression",
     "contracts",
 )

@@ -2,28 +2,28 @@
 
 Kubernetes workloads and Compose services both become `Container`s (with the pod or service
 around them), so a rule about a container's command, environment or limits is written once.
+The immutable records are NamedTuples: much cheaper to define than dataclasses, and this
+module is imported on every check of a project with artefacts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from chirp.contracts.model import Location
 
 Platform = Literal["kubernetes", "compose"]
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(NamedTuple):
     """A value read from an artefact and where it is."""
 
     value: Any
     at: Location
 
 
-@dataclass(frozen=True)
-class EnvVar:
+class EnvVar(NamedTuple):
     """One environment variable of a container or image.
 
     `literal` is the value written in the artefact (None when it comes from elsewhere);
@@ -39,8 +39,7 @@ class EnvVar:
     ref: str | None = None
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(NamedTuple):
     """A Kubernetes probe: how it reaches the container and how patient it is."""
 
     kind: str  # http, tcp, exec, grpc
@@ -59,8 +58,7 @@ class Probe:
         return self.initial_delay + self.period * self.failure_threshold
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """The argv a container runs (`exec_form` False: a string a shell will interpret)."""
 
     argv: tuple[str, ...]
@@ -101,8 +99,7 @@ class Container:
         return found[-1] if found else None
 
 
-@dataclass(frozen=True)
-class Instruction:
+class Instruction(NamedTuple):
     """A Dockerfile instruction: name, raw value and its first line."""
 
     name: str
@@ -124,8 +121,7 @@ class Image:
     stop_signal: Value | None = None
 
 
-@dataclass(frozen=True)
-class KeyedObject:
+class KeyedObject(NamedTuple):
     """A Kubernetes Secret or ConfigMap: which keys it holds, with lines."""
 
     kind: str
@@ -134,8 +130,7 @@ class KeyedObject:
     keys: dict[str, Location]
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(NamedTuple):
     """A Kubernetes Service: which pods it sends traffic to."""
 
     name: str
@@ -151,8 +146,7 @@ class Service:
         )
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """Something in an artefact that cannot be read: bad syntax or a malformed field."""
 
     message: str

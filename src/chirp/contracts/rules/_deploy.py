@@ -8,8 +8,7 @@ manifest is what will run in that container, whatever the app's config says.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from chirp.contracts.model import Location
 from chirp.contracts.snapshot import Snapshot
@@ -28,8 +27,7 @@ INFRA_IMAGES = frozenset(
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class AppContainer:
+class AppContainer(NamedTuple):
     """A container that runs the app, with the command it runs and the launch found in it."""
 
     container: Container

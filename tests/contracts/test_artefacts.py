@@ -18,18 +18,11 @@ from chirp.contracts.artefacts.model import Command
 from chirp.contracts.artefacts.units import duration, quantity, size
 from chirp.contracts.model import Location
 from chirp.contracts.runner import check_app
+from helpers.deploy import DEPLOYMENT, READY_APP
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 SECRET = "pZ7-kQ2vX9mL4tR8wN1cB6yH3jF0sD5gA"
-READY_APP = """
-from chirp import App, AppConfig, secure_stack
-config = AppConfig.from_env(csp_nonce_enabled=True, metrics_enabled=True,
-                            strict_transport_security="max-age=63072000")
-app = App(config)
-for mw in secure_stack(config):
-    app.add_middleware(mw)
-"""
 
 # Each planted mistake in examples/deploy/bad: (rule id, file, line).
 BAD_SET = {
@@ -134,25 +127,6 @@ def project(tmp_path: Path) -> Path:
         {"app.py": READY_APP, "pyproject.toml": '[project]\nname = "p"\nrequires-python = ">=3.11"\n'},
     )
     return tmp_path
-
-
-DEPLOYMENT = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      terminationGracePeriodSeconds: 45
-      securityContext: {runAsNonRoot: true}
-      containers:
-        - name: web
-          image: web:1
-          command: ["chirp", "run", "app:app", "--production", "--workers", "2"]
-          livenessProbe: {httpGet: {path: /health, port: 8000}}
-          readinessProbe: {httpGet: {path: /ready, port: 8000}}
-"""
 
 
 def run_json(project: Path, *args: str) -> tuple[int, dict]:

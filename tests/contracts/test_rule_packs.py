@@ -9,38 +9,15 @@ import shutil
 import site
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from helpers.deploy import DEPLOYMENT, READY_APP
+
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "examples" / "rule-pack"
 SECRET = "pZ7-kQ2vX9mL4tR8wN1cB6yH3jF0sD5gA"
-APP = """
-from chirp import App, AppConfig, secure_stack
-config = AppConfig.from_env(csp_nonce_enabled=True, strict_transport_security="max-age=63072000")
-app = App(config)
-for mw in secure_stack(config):
-    app.add_middleware(mw)
-"""
-MANIFEST = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      terminationGracePeriodSeconds: 45
-      securityContext: {runAsNonRoot: true}
-      containers:
-        - name: web
-          image: web:1
-          command: ["chirp", "run", "app:app", "--production", "--workers", "2"]
-          livenessProbe: {httpGet: {path: /health, port: 8000}}
-          readinessProbe: {httpGet: {path: /ready, port: 8000}}
-"""
 POLICY = '[tool.chirp.check]\npolicy = "acme_chirp_rules:policy.toml"\n'
 
 
@@ -76,9 +53,10 @@ def chirp(venv: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+    # metrics off: the policy makes deploy_metrics.disabled an error
+    (tmp_path / "app.py").write_text(READY_APP.replace("metrics_enabled=True", "metrics_enabled=False"))
     (tmp_path / "k8s").mkdir()
-    (tmp_path / "k8s" / "web.yaml").write_text(textwrap.dedent(MANIFEST).lstrip())
+    (tmp_path / "k8s" / "web.yaml").write_text(DEPLOYMENT.lstrip())
     (tmp_path / "pyproject.toml").write_text(POLICY)
     return tmp_path
 

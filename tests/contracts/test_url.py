@@ -19,20 +19,15 @@ import jsonschema
 import pytest
 
 from helpers.certs import write_loopback_pair, write_pair
+from helpers.deploy import READY_APP
 from helpers.process import ServerProcess, spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = secrets.token_urlsafe(48)
 
-GOOD_APP = """
-from chirp import App, AppConfig, csrf_token, secure_stack
-
-config = AppConfig.from_env(csp_nonce_enabled=True, metrics_enabled=True,
-                            strict_transport_security="max-age=63072000; includeSubDomains")
-app = App(config)
-for middleware in secure_stack(config):
-    app.add_middleware(middleware)
-
+GOOD_APP = (
+    READY_APP
+    + """
 
 @app.route("/")
 def index(request):
@@ -43,6 +38,7 @@ def index(request):
 def notes():
     return "saved"
 """
+)
 
 # No security headers, no session/CSRF: what a forgotten secure_stack looks like from outside.
 BAD_APP = """

@@ -26,13 +26,21 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)")
 _SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 
-def quantity(value: object) -> float | None:
-    """A Kubernetes quantity (`500m`, `2`, `256Mi`, `1e9`) as a number; None if malformed."""
+def _plain(value: object) -> float | str | None:
+    """A YAML number as is (a boolean is no quantity), anything else as stripped text."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return float(value)
-    match = _QUANTITY.match(str(value).strip())
+    return str(value).strip()
+
+
+def quantity(value: object) -> float | None:
+    """A Kubernetes quantity (`500m`, `2`, `256Mi`, `1e9`) as a number; None if malformed."""
+    text = _plain(value)
+    if not isinstance(text, str):
+        return text
+    match = _QUANTITY.match(text)
     if match is None:
         return None
     number, suffix = float(match[1]), match[2] or ""
@@ -41,11 +49,10 @@ def quantity(value: object) -> float | None:
 
 def size(value: object) -> float | None:
     """A Compose memory size (`512m`, `1gb`, a byte count); None if malformed."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    match = _SIZE.match(str(value).strip())
+    text = _plain(value)
+    if not isinstance(text, str):
+        return text
+    match = _SIZE.match(text)
     if match is None:
         return None
     return float(match[1]) * _SIZE_UNIT[match[2].lower()]
@@ -53,11 +60,9 @@ def size(value: object) -> float | None:
 
 def duration(value: object) -> float | None:
     """A Compose duration (`1m30s`, `10s`, a number of seconds); None if malformed."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
+    text = _plain(value)
+    if not isinstance(text, str):
+        return text
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return None

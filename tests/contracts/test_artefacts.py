@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -396,3 +397,18 @@ def test_rules_run_in_process_with_loaded_artefacts(load_app, tmp_path: Path) ->
     (finding,) = [f for f in report.findings if f.category == "probes"]
     assert finding.rule_id == "probes.readiness_on_liveness" and finding.location is not None
     assert finding.location.line == 15 and finding.docs == "docs/reference/rules/probes.md"
+
+
+def test_the_github_action_judges_the_artefacts_it_is_given(tmp_path: Path) -> None:
+    from helpers.action import Runner
+
+    shutil.copy(EXAMPLES / "deploy_ready.py", tmp_path)
+    bad = EXAMPLES / "deploy" / "bad"
+    runner = Runner(tmp_path, app="deploy_ready:app", artefacts=f"{bad / 'k8s.yaml'} {bad / 'compose.yaml'}")
+    result = runner.run("chirp check", {"CHIRP_ALLOWED_HOSTS": "example.com"})
+    assert result.returncode == 0, result.stderr  # the step records; "Fail on findings" fails the job
+    outputs = runner.outputs()
+    report = json.loads((tmp_path / outputs["report"]).read_text())
+    files = {f["location"]["file"].rsplit("/", 1)[-1] for f in report["findings"]}
+    assert outputs["exit-code"] == "1" and files == {"k8s.yaml", "compose.yaml"}
+    assert f"::error file={bad / 'compose.yaml'},line=5,title=artefacts.invalid::" in result.stdout

@@ -22,7 +22,7 @@ from chirp.contracts.rules._deploy import (
 from chirp.contracts.snapshot import Snapshot
 
 E, W = Severity.ERROR, Severity.WARNING
-# A floor for one pounce process serving a small chirp app (measured RSS about 45 MiB), with
+# A floor for one pounce process serving a small chirp app (measured idle RSS about 30 MiB), with
 # room for request buffers; the supervisor of a multi-worker launch is one more process.
 PROCESS_MEMORY = 64 * 2**20
 OVERSUBSCRIPTION = 2  # workers per CPU beyond which more processes only add switching

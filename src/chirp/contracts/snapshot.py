@@ -23,6 +23,7 @@ from pounce.workers import worker_count
 if TYPE_CHECKING:
     from chirp.app import MiddlewareEntry
     from chirp.config import AppConfig
+    from chirp.contracts.artefacts.model import Artefacts
     from chirp.contracts.live.observe import LiveRun
     from chirp.routing import Route
     from pounce.config import ServerConfig
@@ -53,6 +54,7 @@ class Snapshot:
     app_site: Location | None = None
     features: frozenset[str] = frozenset()
     live: LiveRun | None = None
+    artefacts: Artefacts | None = None
     _claims: Callable[[str], Sequence[Any]] = field(default=_no_claims, repr=False, compare=False)
 
     @classmethod
@@ -66,12 +68,14 @@ class Snapshot:
         server_site: Location | None = None,
         server_file: Path | None = None,
         live: LiveRun | None = None,
+        artefacts: Artefacts | None = None,
     ) -> Snapshot:
         """Snapshot a chirp `App`; `deploy=True` gives the production-posture view.
 
         `server` is what the launching command will really serve with. Without it, the settings
         are those a launch would resolve: what the config implies, under `server_file`
-        (pounce.toml or `[tool.pounce]`) when there is one. `live` carries what `--live` observed.
+        (pounce.toml or `[tool.pounce]`) when there is one. `live` carries what `--live` observed,
+        `artefacts` the deployment files `chirp check` read.
         """
         own_env = check_env(env or app.config.env)
         view_env = "production" if deploy else own_env
@@ -98,6 +102,7 @@ class Snapshot:
             app_site=Location.of(app.site),
             features=_features(app),
             live=live,
+            artefacts=artefacts,
             _claims=app.router.claims,
         )
 

@@ -68,6 +68,17 @@ class Shutdown:
 
 
 @dataclass
+class TlsObservation:
+    """The certificate a deployed instance presents, and whether a client can trust it."""
+
+    verified: bool
+    error: str | None = None  # why verification failed
+    not_after: str | None = None  # ISO 8601, UTC
+    days_left: float | None = None
+    subject: str = ""
+
+
+@dataclass
 class LiveRun:
     """Everything one `--live` run observed; the `live.*` rules read only this."""
 
@@ -91,6 +102,9 @@ class LiveRun:
     duration_ms: float = 0.0
     #: TLS probe name -> handshake (see `chirp.contracts.live.probes`; empty without TLS)
     handshakes: dict[str, Handshake] = field(default_factory=dict)
+    #: a deployed instance (`chirp check --url`) rather than a server booted for the check
+    remote: bool = False
+    tls: TlsObservation | None = None
 
     @property
     def booted(self) -> bool:
@@ -116,6 +130,15 @@ def summary(run: LiveRun) -> dict[str, Any]:
         "ready": run.ready,
         "ready_seconds": run.ready_seconds,
         "duration_ms": run.duration_ms,
+        "remote": run.remote,
+        "tls": None
+        if run.tls is None
+        else {
+            "verified": run.tls.verified,
+            "error": run.tls.error,
+            "not_after": run.tls.not_after,
+            "days_left": run.tls.days_left,
+        },
         "probes": sorted(run.exchanges),
         "skipped": dict(run.skipped),
         "shutdown": None

@@ -25,6 +25,7 @@ import secrets
 import ssl
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from chirp.contracts.live.client import Target
@@ -114,15 +115,13 @@ def run_live(
         run.url = server.url
         port = int(server.url.rsplit(":", 1)[1])
         target = Target(server.url, request_host(app.config.allowed_hosts, port))
-        _wait_ready(run, server, target, app.config.ready_path, deadline)
+        wait_ready(run, server.alive, target, app.config.ready_path, deadline)
         if not server.alive():
             run.boot_error = describe_exit(server.proc.returncode if server.proc else None, server.tail(40))
             return run
-        _probe(run, target, app, error_path)
+        probe(run, target, app, error_path)
         if target.scheme == "https":
-            run.handshakes["default"] = target.handshake()
-            run.handshakes["tls1.2"] = target.handshake(ssl.TLSVersion.TLSv1_2)
-            run.handshakes["tls1.2-legacy"] = target.handshake(ssl.TLSVersion.TLSv1_2, LEGACY_SUITES)
+            handshakes(run, target)
     finally:
         if server.proc is not None:
             code, seconds, killed = server.stop(grace)
@@ -134,8 +133,8 @@ def run_live(
     return run
 
 
-def _wait_ready(run: LiveRun, server: LiveServer, target: Target, path: str, deadline: float) -> None:
-    """Poll the readiness probe until 200, the deadline, or the server dies."""
+def wait_ready(run: LiveRun, alive: Callable[[], bool], target: Target, path: str, deadline: float) -> None:
+    """Poll the readiness probe until 200, the deadline, or the server dies (`alive()` false)."""
     began = time.monotonic()
     delay = 0.02
     while True:
@@ -144,14 +143,23 @@ def _wait_ready(run: LiveRun, server: LiveServer, target: Target, path: str, dea
         if exchange.status == 200:
             run.ready = True
             break
-        if not server.alive() or time.monotonic() + delay >= deadline:
+        if not alive() or time.monotonic() + delay >= deadline:
             break
         time.sleep(delay)  # polling interval between readiness attempts
         delay = min(delay * 2, 0.25)
     run.ready_seconds = round(time.monotonic() - began, 3)
 
 
-def _probe(run: LiveRun, target: Target, app: Any, error_path: str | None) -> None:
+def handshakes(run: LiveRun, target: Target) -> None:
+    """Three TLS handshakes for `live.tls`: the client's default, TLS 1.2 only, and TLS 1.2
+    offering only suites outside the profiles."""
+    run.handshakes["default"] = target.handshake()
+    run.handshakes["tls1.2"] = target.handshake(ssl.TLSVersion.TLSv1_2)
+    run.handshakes["tls1.2-legacy"] = target.handshake(ssl.TLSVersion.TLSv1_2, LEGACY_SUITES)
+
+
+def probe(run: LiveRun, target: Target, app: Any, error_path: str | None, *, mutating: bool = True) -> None:
+    """Send the probes; `mutating=False` sends no POST (a deployed instance's data stays as it is)."""
     config = app.config
     run.exchanges["health.get"] = target.request("GET", config.health_path)
     run.exchanges["health.head"] = target.head(config.health_path)
@@ -186,9 +194,11 @@ def _probe(run: LiveRun, target: Target, app: Any, error_path: str | None) -> No
         "GET", foreign_path, host=FOREIGN_HOST, headers=BROWSER_HEADERS
     )
 
-    mutating = [r for r in app.router.routes if r.mutating]
-    if mutating:
-        route = mutating[0]
+    writers = [r for r in app.router.routes if r.mutating]
+    if writers and not mutating:
+        run.skipped["csrf"] = "not sent to a deployed instance: an unprotected route would act on it"
+    elif writers:
+        route = writers[0]
         method = next(m for m in ("POST", "PUT", "PATCH", "DELETE") if m in route.methods)
         path = sample_path(route.path)
         run.exchanges[f"csrf {route.path}"] = target.request(

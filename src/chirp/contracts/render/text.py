@@ -44,7 +44,10 @@ def summary(report: Report) -> str:
 
 def live_line(live: dict[str, object]) -> str:
     """One line about the `--live` run: where the server ran and how long it all took."""
-    where = f"served on {live['url']}" if live.get("url") else "server did not start"
+    if live.get("remote"):
+        where = f"probed {live['url']}"
+    else:
+        where = f"served on {live['url']}" if live.get("url") else "server did not start"
     return f"live: {where} ({live.get('posture')} posture), {live.get('duration_ms', 0):.0f} ms"
 
 

@@ -43,6 +43,7 @@ class Server:
         features = build_features(app, config)
         self.app = features.app
         self.observers = features.observers
+        self.closers = features.closers
         self.config = config
         self.state = ServerState(worker_id or 0, config, supervised=worker_id is not None)
         # max_requests: past this many requests the worker asks to be replaced (`retire`; a
@@ -96,6 +97,8 @@ class Server:
             raise
         finally:
             sock.close()
+            for close in self.closers:  # send the spans and error events still queued
+                close()
 
     async def _serve(
         self, sock: socket.socket, signals: tuple[int, ...], on_ready: Callable[[Server], None] | None

@@ -14,6 +14,7 @@ by the feature that needs them, and only when it is enabled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pounce.asgi import ASGIApp
@@ -32,10 +33,12 @@ __all__ = [
 
 @dataclass
 class Features:
-    """The app wrapped in its features, and the features the server must keep informed."""
+    """The app wrapped in its features, the features the server must keep informed, and what
+    it calls once it has stopped serving (sending the spans and events still queued)."""
 
     app: ASGIApp
     observers: list[ServerObserver] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
 
 def enabled_features(config: ServerConfig) -> list[str]:
@@ -64,6 +67,7 @@ def apply_features(app: ASGIApp, config: ServerConfig) -> ASGIApp:
 def build_features(app: ASGIApp, config: ServerConfig) -> Features:
     """Wrap `app` in every operations feature `config` enables; note which observe the server."""
     observers: list[ServerObserver] = []
+    closers: list[Callable[[], None]] = []
     wrapped = app
     if config.sentry_dsn is not None:
         from pounce.features.errors import SentryCapture
@@ -84,7 +88,8 @@ def build_features(app: ASGIApp, config: ServerConfig) -> Features:
     if config.otel_endpoint is not None:
         from pounce.features.tracing import Tracing
 
-        wrapped = Tracing.from_config(wrapped, config)
+        wrapped = tracing = Tracing.from_config(wrapped, config)
+        closers.append(tracing.close)
     if config.metrics_enabled:
         from pounce.features.metrics import Metrics
 
@@ -94,4 +99,4 @@ def build_features(app: ASGIApp, config: ServerConfig) -> Features:
         from pounce.features.info import InfoEndpoint
 
         wrapped = InfoEndpoint(wrapped, config)
-    return Features(wrapped, observers)
+    return Features(wrapped, observers, closers)

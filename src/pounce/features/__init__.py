@@ -72,7 +72,8 @@ def build_features(app: ASGIApp, config: ServerConfig) -> Features:
     if config.sentry_dsn is not None:
         from pounce.features.errors import SentryCapture
 
-        wrapped = SentryCapture.from_config(wrapped, config)
+        wrapped = sentry = SentryCapture.from_config(wrapped, config)
+        closers.append(sentry.close)
     if config.compression:
         from pounce.features.compression import Compression
 

@@ -9,7 +9,10 @@ limiter or the queue still shows up in metrics and traces, and compression sees 
 response only. Each wrapper passes lifespan and worker scopes straight through.
 
 Optional dependencies (prometheus-client, OpenTelemetry, sentry-sdk, redis) are imported only
-by the feature that needs them, and only when it is enabled.
+by the feature that needs them, and only when it is enabled. `check_features` runs in the
+launching process before anything listens or forks, so a missing extra or a DSN that does not
+parse is one configuration error there; `build_features` runs in each worker after the fork,
+where exporters and clients (threads, connections) must be created.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "ServerObserver",
     "apply_features",
     "build_features",
+    "check_features",
     "enabled_features",
 ]
 
@@ -57,6 +61,22 @@ def enabled_features(config: ServerConfig) -> list[str]:
         if on:
             names.append(name)
     return names
+
+
+def check_features(config: ServerConfig) -> None:
+    """Raise the ConfigurationError an enabled feature would raise when built, without building it."""
+    if config.metrics_enabled:
+        from pounce.features.metrics import require_client
+
+        require_client()
+    if config.otel_endpoint is not None:
+        from pounce.features.tracing import exporter_class
+
+        exporter_class(config)
+    if config.sentry_dsn is not None:
+        from pounce.features.errors import load_sdk
+
+        load_sdk(config)
 
 
 def apply_features(app: ASGIApp, config: ServerConfig) -> ASGIApp:

@@ -118,3 +118,22 @@ def test_an_unreachable_collector_never_slows_requests_is_logged_once_and_retrie
     assert sum("cannot export spans" in line for line in log) == 1, "".join(log)
     assert sum("spans reach" in line for line in log) == 1
     assert not any("Traceback" in line or "Transient error" in line for line in log)
+
+
+def test_a_stop_waits_for_an_unreachable_collector_at_most_once(tmp_path: Path) -> None:
+    blackhole = socket.create_server(("127.0.0.1", 0), backlog=64)
+    env = {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "4", "OTEL_BSP_SCHEDULE_DELAY": "100",
+           "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2"}  # fmt: skip
+    try:
+        server = start(tmp_path, f"http://127.0.0.1:{blackhole.getsockname()[1]}", workers=1, env=env)
+        try:
+            traced_requests(server.url, 0, 10)  # five batches for a collector that never answers
+            wait_for(lambda: any("cannot export spans" in line for line in server.read_log()), timeout=20)
+        finally:
+            began = time.monotonic()
+            code = server.stop()
+        assert code == 0
+        assert time.monotonic() - began < 7  # the export under way may finish its 4 s; no batch after it
+    finally:
+        blackhole.close()
+    assert any("10 spans could not be exported" in line for line in server.read_log())

@@ -79,7 +79,9 @@ class _QuietExporterLog(logging.Filter):
 
 class HoldingExporter:
     """Wraps the OTLP exporter: a failed batch is kept (the newest `HELD_SPANS` spans) and sent
-    again with the next one; the first failure and the recovery are each logged once."""
+    again with the next one; the first failure and the recovery are each logged once. Once the
+    worker is `stopping`, a collector that failed is not tried again, so a stop waits for at
+    most one export timeout."""
 
     def __init__(self, exporter: Any, url: str, held: int = HELD_SPANS) -> None:
         self.exporter = exporter
@@ -87,6 +89,7 @@ class HoldingExporter:
         self.held = held
         self.pending: list[Any] = []
         self.failing = False
+        self.stopping = False
         self.quiet = _QuietExporterLog()
         logging.getLogger(type(exporter).__module__).addFilter(self.quiet)
 
@@ -94,6 +97,9 @@ class HoldingExporter:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
         batch = [*self.pending, *spans]
+        if self.failing and self.stopping:
+            self.pending = batch[-self.held :]
+            return SpanExportResult.FAILURE
         self.quiet.first = None
         try:
             sent = self.exporter.export(batch) == SpanExportResult.SUCCESS
@@ -124,7 +130,7 @@ class HoldingExporter:
         logging.getLogger(type(self.exporter).__module__).removeFilter(self.quiet)
 
 
-def otlp_provider(config: ServerConfig) -> Any:
+def otlp_provider(config: ServerConfig) -> tuple[Any, HoldingExporter]:
     """A TracerProvider of this process exporting in batches to the OTLP/HTTP collector."""
     assert config.otel_endpoint is not None
     exporter = exporter_class(config)
@@ -135,17 +141,21 @@ def otlp_provider(config: ServerConfig) -> Any:
     url = traces_url(config.otel_endpoint)
     resource = Resource.create({"service.name": config.otel_service_name, "process.pid": os.getpid()})
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(HoldingExporter(exporter(endpoint=url), url)))  # type: ignore[arg-type]
-    return provider
+    holding = HoldingExporter(exporter(endpoint=url), url)
+    provider.add_span_processor(BatchSpanProcessor(holding))  # type: ignore[arg-type]
+    return provider, holding
 
 
 class Tracing:
-    def __init__(self, app: ASGIApp, tracer_provider: Any = None) -> None:
+    def __init__(
+        self, app: ASGIApp, tracer_provider: Any = None, exporter: HoldingExporter | None = None
+    ) -> None:
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self.app = app
         self.provider = tracer_provider
+        self.exporter = exporter
         self.tracer = trace.get_tracer("pounce", tracer_provider=tracer_provider)
         self.propagator = TraceContextTextMapPropagator()
 
@@ -153,13 +163,15 @@ class Tracing:
     def from_config(cls, app: ASGIApp, config: ServerConfig) -> Tracing:
         from opentelemetry import trace
 
-        provider = otlp_provider(config)
+        provider, exporter = otlp_provider(config)
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(provider)  # the app's own spans go to the same collector
-        return cls(app, provider)
+        return cls(app, provider, exporter)
 
     def close(self) -> None:
         """Send the spans still batched (the server has stopped serving)."""
+        if self.exporter is not None:
+            self.exporter.stopping = True
         if self.provider is not None:
             self.provider.shutdown()
 

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers.process import terminate
 from helpers.services import free_port
 
 BIN = os.environ.get("CHIRP_PROMETHEUS_BIN", "/opt/prometheus/bin")
@@ -107,12 +108,7 @@ def prometheus(workdir: Path, job: str, target: str, interval: str = "1s") -> It
             time.sleep(0.1)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
 
 
 def promtool_check_metrics(exposition: str) -> subprocess.CompletedProcess[str]:

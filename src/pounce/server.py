@@ -97,8 +97,22 @@ class Server:
             raise
         finally:
             sock.close()
-            for close in self.closers:  # send the spans and error events still queued
+            self._close_features(signal.SIGTERM in signals and install_signals)
+
+    def _close_features(self, owns_sigterm: bool) -> None:
+        """Send what the features still hold (spans, error events) once serving is over.
+
+        A SIGTERM arriving meanwhile is a copy of the stop under way (sent to the process group,
+        or the supervisor's own stop during a reload's drain): ignored, not left to kill the
+        process mid-send once the signal watcher is gone. SIGQUIT still ends it at once.
+        """
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if owns_sigterm and self.closers else None
+        try:
+            for close in self.closers:
                 close()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     async def _serve(
         self, sock: socket.socket, signals: tuple[int, ...], on_ready: Callable[[Server], None] | None

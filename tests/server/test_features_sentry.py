@@ -112,7 +112,7 @@ def test_handler_errors_of_every_worker_arrive_without_credentials_and_are_flush
 
 
 def test_no_event_is_lost_across_a_reload(tmp_path: Path) -> None:
-    with running(SentryReceiver(delay=0.3)) as receiver:  # slower than a reload: the old workers flush
+    with running(SentryReceiver(delay=0.5)) as receiver:  # the old workers still send when the stop comes
         server = start(tmp_path, receiver.dsn())
         try:
             headers = credentials(server.url)

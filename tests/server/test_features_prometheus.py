@@ -146,6 +146,12 @@ def idle_connections(server_url: str, prom: Prometheus) -> None:
     prom.wait_for("pounce_open_connections", lambda v: v == 1)
 
 
+def settled(client: Client, prom: Prometheus) -> None:
+    """Wait until a scrape has seen every request sent so far (workers share their numbers every
+    0.1 s, Prometheus scrapes every second)."""
+    prom.wait_for("sum(pounce_requests_total)", lambda v: v == sum(client.counts.values()))
+
+
 def check_totals(client: Client, prom: Prometheus) -> None:
     """Every request series equals what the client counted."""
     seen = {
@@ -233,13 +239,13 @@ def test_prometheus_reads_what_the_server_did_across_a_reload(tmp_path: Path) ->
             assert client.counts[(UNROUTED, "429")] == 5
             hold_and_shed(client, prom, tmp_path)
             idle_connections(server.url, prom)
-            prom.wait_for('sum(pounce_requests_total{route="/"})', lambda v: v == client.total("/"))
+            settled(client, prom)
             check_totals(client, prom)
 
             os.kill(server.proc.pid, signal.SIGUSR1)
             wait_for(lambda: any("reload complete" in line for line in server.read_log()), timeout=30)
             traffic(client, 100, 100)
-            prom.wait_for('sum(pounce_requests_total{route="/"})', lambda v: v == client.total("/"))
+            settled(client, prom)
             assert client.total("/") == 420  # 300 + 20 within the burst + 100 after the reload
             check_totals(client, prom)
             assert prom.value("sum(resets(pounce_requests_total[10m]))") == 0  # never went backwards

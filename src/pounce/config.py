@@ -90,6 +90,7 @@ class ServerConfig:
     otel_service_name: str = "pounce"
     sentry_dsn: str | None = None
     sentry_traces_sample_rate: float = 0.1
+    sentry_data_collection: Mapping[str, Any] | None = field(default=None, hash=False)
     redis_url: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -43,6 +43,7 @@ class Server:
         features = build_features(app, config)
         self.app = features.app
         self.observers = features.observers
+        self.closers = features.closers
         self.config = config
         self.state = ServerState(worker_id or 0, config, supervised=worker_id is not None)
         # max_requests: past this many requests the worker asks to be replaced (`retire`; a
@@ -104,6 +105,22 @@ class Server:
             raise
         finally:
             sock.close()
+            self._close_features(signal.SIGTERM in signals and install_signals)
+
+    def _close_features(self, owns_sigterm: bool) -> None:
+        """Send what the features still hold (spans, error events) once serving is over.
+
+        A SIGTERM arriving meanwhile is a copy of the stop under way (sent to the process group,
+        or the supervisor's own stop during a reload's drain): ignored, not left to kill the
+        process mid-send once the signal watcher is gone. SIGQUIT still ends it at once.
+        """
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if owns_sigterm and self.closers else None
+        try:
+            for close in self.closers:
+                close()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     async def _serve(
         self, sock: socket.socket, signals: tuple[int, ...], on_ready: Callable[[Server], None] | None

@@ -242,7 +242,11 @@ class Supervisor:
         except Exception as exc:
             _send(ready_w, b"F" + f"{type(exc).__name__}: {exc}".encode())
             return EXIT_IMPORT_FAILED
-        server = Server(app, self.config, worker_id)
+        try:
+            server = Server(app, self.config, worker_id)  # builds this worker's exporters and clients
+        except ConfigurationError as exc:
+            _send(ready_w, b"F" + str(exc).encode())
+            return EXIT_CONFIGURATION
         server.retire = lambda: _send(ready_w, b"X")
         try:
             anyio.run(

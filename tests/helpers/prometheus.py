@@ -1,7 +1,7 @@
 """A real Prometheus server for a test: loopback, an ephemeral port, everything in a temp dir.
 
 The binaries are Debian's (`.ci/run` unpacks them into /opt/prometheus/bin when missing, or
-`CHIRP_PROMETHEUS_BIN` names their directory); `PATH` is searched too. With CHIRP_CI=1 a
+`PROMETHEUS_BIN` names their directory); `PATH` is searched too. With CHIRP_CI=1 a
 missing Prometheus fails the test, otherwise it is skipped with the reason.
 """
 
@@ -22,7 +22,7 @@ import pytest
 from helpers.process import terminate
 from helpers.services import free_port
 
-BIN = os.environ.get("CHIRP_PROMETHEUS_BIN", "/opt/prometheus/bin")
+BIN = os.environ.get("PROMETHEUS_BIN", "/opt/prometheus/bin")
 
 
 def tool(name: str) -> str:

@@ -151,7 +151,7 @@ def run(
         cfg = server_config(app.config, app_path, **flags)
     except ConfigurationError as exc:
         fail(str(exc), "fix the setting or the CHIRP_* variable", 2)
-    configure_logging(cfg.log_level, "text", access_format=cfg.access_log_format)
+    configure_logging(cfg.log_level, "text")
     if cfg.reload and not os.environ.get(RELOAD_CHILD_ENV):
         sys.exit(reload_loop(cfg, [sys.executable, "-m", "chirp", *sys.argv[1:]]))  # the child checks
     try:  # a reload's workers import afresh (`load`); their lifespan startup checks them

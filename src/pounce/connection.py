@@ -17,6 +17,7 @@ import h11
 
 from pounce.asgi import ASGIApp, Message, Scope, ServerState, http_scope
 from pounce.config import ServerConfig
+from pounce.logs import AccessLog
 from pounce.protocols import http11
 from pounce.protocols.http11 import HTTP11Protocol
 from pounce.proxy import proxy_trust
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 logger = logging.getLogger("pounce.error")
-access_logger = logging.getLogger("pounce.access")
 
 _READ_SIZE = 65536
 _NEVER = float("inf")
@@ -58,9 +58,13 @@ class HTTP11Connection:
         scheme: str,
         alpn_h2: bool = False,
         tls: dict[str, Any] | None = None,
+        access: AccessLog | None = None,
     ) -> None:
-        """`tls` is the ASGI `tls` extension of a TLS connection, shared by its requests."""
+        """`tls` is the ASGI `tls` extension of a TLS connection, shared by its requests;
+        `access` the server's access log (None: off)."""
         self.stream = stream
+        self.access = access
+        self.peer = client[0] if client else "-"  # access lines show the raw peer, by design
         self.tls = tls
         self.fast_stream = stream if isinstance(stream, ProtocolStream) else None
         self.alpn_h2 = alpn_h2
@@ -246,19 +250,17 @@ class HTTP11Connection:
             return False
         cycle = _Cycle(self, head)
         self.response_started = False
-        access_log = self.config.access_log
-        start = time.perf_counter() if access_log else 0.0
+        access = self.access
+        start = time.perf_counter() if access is not None else 0.0
         await cycle.run()
-        if access_log:
-            access_logger.info(
-                '%s - "%s %s HTTP/%s" %s %.1fms',
-                self.client[0] if self.client else "-",
+        if access is not None:
+            access.request(
+                self.peer,
                 head.method.decode("ascii", "replace"),
                 head.target.decode("latin-1"),
                 head.http_version.decode("ascii"),
                 cycle.status,
                 (time.perf_counter() - start) * 1000,
-                extra={"status": cycle.status, "client": self.client},
             )
         if not cycle.response_complete or cycle.disconnected or cycle.must_close:
             return False
@@ -275,11 +277,12 @@ class HTTP11Connection:
         session = WebSocketSession(self, head, dict(scope))
         start = time.perf_counter()
         await session.run(self.proto.trailing_data)
-        if self.config.access_log:
-            access_logger.info(
-                '%s - "WEBSOCKET %s" %s %.1fms',
-                self.client[0] if self.client else "-",
+        if self.access is not None:  # the upgrade request, with the status the handshake got
+            self.access.request(
+                self.peer,
+                head.method.decode("ascii", "replace"),
                 head.target.decode("latin-1"),
+                head.http_version.decode("ascii"),
                 session.status,
                 (time.perf_counter() - start) * 1000,
             )

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from pounce.connection import HTTP11Connection
 
 logger = logging.getLogger("pounce.error")
-access_logger = logging.getLogger("pounce.access")
 
 
 class _Stream:
@@ -185,12 +184,12 @@ class HTTP2Driver:
         if not self.streams:
             self.idle.set()
         await self.flush()
-        if conn.config.access_log:
-            access_logger.info(
-                '%s - "%s %s HTTP/2" %s %.1fms',
-                conn.client[0] if conn.client else "-",
+        if conn.access is not None:
+            conn.access.request(
+                conn.peer,
                 request.method.decode("ascii", "replace"),
                 request.target.decode("latin-1"),
+                "2",
                 sender.status,
                 (time.perf_counter() - start) * 1000,
             )

@@ -43,14 +43,14 @@ def serve_app(
     import); an app that implies settings of its own (`pounce_defaults()`) gets them layered
     under the file and the flags. Returns the exit code.
     """
-    configure_logging(config.log_level, "text", access_format=config.access_log_format)
+    configure_logging(config.log_level, "text")
     if config.reload:
         return reload_loop(config)
     app = import_app(config.app)
     implied = app_defaults(app)
     if implied:
         config = ServerConfig.load(config_file, base={**implied, "app": config.app}, **(flags or {}))
-        configure_logging(config.log_level, "text", access_format=config.access_log_format)
+        configure_logging(config.log_level, "text")
     return serve_loaded(app, config)
 
 

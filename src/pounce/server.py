@@ -21,6 +21,7 @@ from pounce.asgi import ASGI_VERSION, ASGIApp, Lifespan, LifespanError, ServerSt
 from pounce.config import ServerConfig
 from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection, _h2_available
 from pounce.features import OBSERVER_TICK, build_features
+from pounce.logs import AccessLog
 from pounce.sockets import bind_socket
 from pounce.tls import ServerTLS, TLSFileError, check_files
 from pounce.transport import ProtocolStream
@@ -56,6 +57,7 @@ class Server:
         self._stopping = False
         self._stop: anyio.Event | None = None
         self._all_closed: anyio.Event | None = None
+        self.access = AccessLog(config.access_log_format) if config.access_log else None
         self._live = 0  # accepted sockets not yet closed: set up, shaking hands or serving
         self._lifespan_state: dict[str, Any] = {}
         self._tls: ServerTLS | None = None
@@ -105,6 +107,8 @@ class Server:
             raise
         finally:
             sock.close()
+            if self.access is not None:
+                self.access.flush()
             self._close_features(signal.SIGTERM in signals and install_signals)
 
     def _close_features(self, owns_sigterm: bool) -> None:
@@ -177,6 +181,8 @@ class Server:
             now = time.monotonic()
             for conn in list(self.connections):
                 conn.expire(now)
+            if self.access is not None:
+                self.access.flush()  # access lines reach the log within a tick
             if cfg.max_requests and not retiring and self.state.requests >= self.request_limit:
                 retiring = True
                 logger.info("served %d requests (max_requests); retiring this worker", self.state.requests)
@@ -322,6 +328,7 @@ class Server:
         conn = HTTP11Connection(
             byte_stream, self.app, self.config, self.state, self._lifespan_state,
             client=client, server=server, scheme=self._scheme, alpn_h2=alpn == "h2", tls=extension,
+            access=self.access,
         )  # fmt: skip
         self.connections.add(conn)
         for observer in self.observers:

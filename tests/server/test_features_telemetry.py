@@ -16,7 +16,7 @@ from helpers.asgi_apps import lifespan_ok
 from helpers.feature_apps import write_feature_app
 from helpers.process import spawn
 from helpers.server import serve
-from pounce.logs import AccessFormatter
+from pounce.logs import AccessLog
 
 
 async def traced_app(scope, receive, send):  # type: ignore[no-untyped-def]
@@ -110,19 +110,47 @@ def test_a_feature_that_cannot_start_is_one_error_line(
     assert "starting" not in result.stderr  # refused before the banner, before any worker forks
 
 
-def test_access_log_fields_are_the_same_in_text_and_json() -> None:
-    import logging
-
-    record = logging.LogRecord("pounce.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %s %.1fms',
-                               ("10.0.0.9", "GET", "/a?b=1", "1.1", 201, 1.23456), None)  # fmt: skip
-    line = json.loads(AccessFormatter("json").format(record))
+def test_access_log_fields_are_the_same_in_text_and_json(tmp_path: Path) -> None:
+    lines = {}
+    for fmt in ("json", "text"):
+        with open(tmp_path / fmt, "wb") as out:
+            log = AccessLog(fmt, fd=out.fileno())
+            log.request("10.0.0.9", "GET", '/a?b="1"', "1.1", 201, 1.23456)
+            log.flush()
+        lines[fmt] = (tmp_path / fmt).read_text()
+    line = json.loads(lines["json"])
     assert {k: v for k, v in line.items() if k != "ts"} == {
-        "peer": "10.0.0.9", "method": "GET", "path": "/a?b=1", "http_version": "1.1", "status": 201,
+        "peer": "10.0.0.9", "method": "GET", "path": '/a?b="1"', "http_version": "1.1", "status": 201,
         "duration_ms": 1.235,
     }  # fmt: skip
-    text = AccessFormatter("text").format(record)
-    assert text.endswith('10.0.0.9 - "GET /a?b=1 HTTP/1.1" 201 1.235ms')
-    assert text.startswith(line["ts"])
+    assert lines["text"].endswith('10.0.0.9 - "GET /a?b="1" HTTP/1.1" 201 1.235ms\n')
+    assert lines["text"][:20] == line["ts"][:20] and line["ts"].endswith("Z")
+
+
+def test_access_lines_are_written_whole_in_pipe_sized_batches(tmp_path: Path) -> None:
+    """Workers share stderr: a batch goes out in writes of whole lines no larger than a pipe
+    writes atomically, so lines from two processes never interleave inside a line."""
+    writes: list[bytes] = []
+
+    class Recorded(AccessLog):
+        def _write(self, data: bytes) -> None:
+            writes.append(data)
+            super()._write(data)
+
+    read, write = os.pipe()
+    log = Recorded("text", fd=write, max_lines=1000)
+    for i in range(300):
+        log.request("10.0.0.9", "GET", "/" + "x" * 40 + str(i), "1.1", 200, 0.5)
+    assert writes == [] and len(log.lines) == 300  # batched until a flush
+    log.flush()
+    os.close(write)
+    chunks = []
+    while data := os.read(read, 65536):
+        chunks.append(data)
+    os.close(read)
+    assert len(writes) > 1 and all(len(w) <= 4096 and w.endswith(b"\n") for w in writes)
+    text = b"".join(chunks).decode()
+    assert text.count("\n") == 300 and all(line.endswith("0.5ms") for line in text.splitlines())
 
 
 def test_banner_and_json_access_log_from_a_real_server(tmp_path: Path) -> None:

@@ -138,7 +138,7 @@ def serve_imported(app: object, config: ServerConfig) -> int:
     except StartupFailed as exc:
         logger.error("application startup failed: %s", exc)
         return EXIT_STARTUP_FAILED
-    return EXIT_OK
+    return EXIT_FAILED if server.forced else EXIT_OK
 
 
 def _source_mtimes(root: Path) -> dict[Path, float]:

@@ -59,6 +59,7 @@ class Server:
         self._all_closed: anyio.Event | None = None
         self.access = AccessLog(config.access_log_format) if config.access_log else None
         self._live = 0  # accepted sockets not yet closed: set up, shaking hands or serving
+        self.forced = False  # stopped without waiting for in-flight requests: not a clean exit
         self._lifespan_state: dict[str, Any] = {}
         self._tls: ServerTLS | None = None
         self._alpn: tuple[str, ...] = ("http/1.1",)
@@ -70,8 +71,10 @@ class Server:
 
         Call it from the server's event loop (a signal handler or a task of the loop).
         """
-        if force and self._all_closed is not None:
-            self._all_closed.set()
+        if force:
+            self.forced = True
+            if self._all_closed is not None:
+                self._all_closed.set()
         self._stopping = True
         if self._stop is not None:
             self._stop.set()

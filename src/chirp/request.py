@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chirp.datastructures import Headers, MultiDict, QueryParams
 from chirp.errors import HTTPError, PayloadTooLarge
 from pounce.asgi import Receive, Scope
+
+if TYPE_CHECKING:
+    from chirp.routing import Route
 
 
 class ClientDisconnected(Exception):
@@ -26,10 +29,11 @@ class Request:
         "_cookies",
         "_headers",
         "_query",
+        "_receive",
         "csp_nonce",
         "max_body_size",
         "path_params",
-        "receive",
+        "route",
         "route_name",
         "scope",
         "session",
@@ -38,9 +42,11 @@ class Request:
 
     def __init__(self, scope: Scope, receive: Receive, max_body_size: int = 16 * 1024 * 1024) -> None:
         self.scope = scope
-        self.receive = receive
+        self._receive = receive
         self.max_body_size = max_body_size
         self.path_params: dict[str, Any] = {}
+        #: the matched route (routing runs before any middleware); None for a 404 or 405
+        self.route: Route | None = None
         self.route_name: str | None = None
         self.csp_nonce: str | None = None
         self.session: Any = None
@@ -114,7 +120,7 @@ class Request:
             return
         received = 0
         while True:
-            message = await self.receive()
+            message = await self._receive()
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             chunk = message.get("body", b"")

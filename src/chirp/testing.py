@@ -308,8 +308,10 @@ class _AppClient:
         origin: str | bool | None,
         raise_server_exceptions: bool,
         startup_timeout: float,
-    ) -> str:
-        """Remember the settings; returns the base URL (a host the app serves, over https)."""
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        """Remember the settings; returns the httpx client's (the base URL: a host the app
+        serves, over https)."""
         self.app = app
         self.raise_server_exceptions = raise_server_exceptions
         self.startup_timeout = startup_timeout
@@ -321,7 +323,7 @@ class _AppClient:
             parts = httpx.URL(base_url)
             origin = f"{parts.scheme}://{parts.netloc.decode('ascii')}"
         self.origin = origin or None
-        return base_url
+        return {"base_url": base_url, "headers": {"user-agent": "chirp-testclient", **(headers or {})}}
 
     def _running_host(self) -> _AppHost:
         if self._host is None:
@@ -432,16 +434,12 @@ class TestClient(_AppClient, httpx.Client):
         follow_redirects: bool = False,
         startup_timeout: float = 30.0,
     ) -> None:
-        url = self._setup(app, base_url, origin, raise_server_exceptions, startup_timeout)
+        options = self._setup(app, base_url, origin, raise_server_exceptions, startup_timeout, headers)
         self._portal: BlockingPortal | None = None
         self._portal_cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
         self._served: Any = None
         super().__init__(
-            base_url=url,
-            headers={"user-agent": "chirp-testclient", **(headers or {})},
-            cookies=cookies,
-            transport=_Transport(self),
-            follow_redirects=follow_redirects,
+            **options, cookies=cookies, transport=_Transport(self), follow_redirects=follow_redirects
         )
 
     def __enter__(self) -> TestClient:
@@ -541,40 +539,25 @@ class _SyncBody(httpx.SyncByteStream):
             self.client._call(self.exchange.close)
 
 
-class WebSocketSession:
-    """A WebSocket from a `TestClient`; every call blocks until the app answered."""
+class _Session:
+    """What both WebSocket sessions share: the handshake to make, and the connection once made."""
 
     def __init__(
-        self,
-        client: TestClient,
-        url: str,
-        subprotocols: Sequence[str],
-        headers: Mapping[str, str] | None,
-        params: Any,
+        self, url: str, subprotocols: Sequence[str], headers: Mapping[str, str] | None, params: Any
     ) -> None:
-        self._client = client
         self._request = (url, list(subprotocols), headers, params)
         self._exchange: _WebSocketExchange | None = None
 
-    def __enter__(self) -> WebSocketSession:
-        client = self._client
+    def _handshake(self, client: _AppClient, build: Callable[..., httpx.Request]) -> Scope:
         url, subprotocols, headers, params = self._request
-        client.start()
-        request = client.build_request(
-            "GET", url, headers=client._handshake_headers(subprotocols, headers), params=params
-        )
-        scope = client._scope(request, subprotocols)
-        self._exchange = client._call(
-            _open_websocket, client._running_host(), scope, client.raise_server_exceptions
-        )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        request = build("GET", url, headers=client._handshake_headers(subprotocols, headers), params=params)
+        return client._scope(request, subprotocols)
 
     def _live(self) -> _WebSocketExchange:
         if self._exchange is None:
-            raise RuntimeError("use the session inside `with client.websocket_connect(...) as ws:`")
+            raise RuntimeError(
+                "use the session as a context manager: `with client.websocket_connect(...) as ws:`"
+            )
         return self._exchange
 
     @property
@@ -586,6 +569,33 @@ class WebSocketSession:
     def headers(self) -> httpx.Headers:
         """The headers the app sent with its acceptance."""
         return httpx.Headers(self._live().headers)
+
+
+class WebSocketSession(_Session):
+    """A WebSocket from a `TestClient`; every call blocks until the app answered."""
+
+    def __init__(
+        self,
+        client: TestClient,
+        url: str,
+        subprotocols: Sequence[str],
+        headers: Mapping[str, str] | None,
+        params: Any,
+    ) -> None:
+        super().__init__(url, subprotocols, headers, params)
+        self._client = client
+
+    def __enter__(self) -> WebSocketSession:
+        client = self._client
+        client.start()
+        scope = self._handshake(client, client.build_request)
+        self._exchange = client._call(
+            _open_websocket, client._running_host(), scope, client.raise_server_exceptions
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def send_text(self, data: str) -> None:
         self._client._call(self._live().send, data)
@@ -637,14 +647,10 @@ class AsyncTestClient(_AppClient, httpx.AsyncClient):
         follow_redirects: bool = False,
         startup_timeout: float = 30.0,
     ) -> None:
-        url = self._setup(app, base_url, origin, raise_server_exceptions, startup_timeout)
+        options = self._setup(app, base_url, origin, raise_server_exceptions, startup_timeout, headers)
         self._served: asyncio.Future[None] | None = None
         super().__init__(
-            base_url=url,
-            headers={"user-agent": "chirp-testclient", **(headers or {})},
-            cookies=cookies,
-            transport=_AsyncTransport(self),
-            follow_redirects=follow_redirects,
+            **options, cookies=cookies, transport=_AsyncTransport(self), follow_redirects=follow_redirects
         )
 
     async def __aenter__(self) -> AsyncTestClient:
@@ -732,7 +738,7 @@ class _AsyncBody(httpx.AsyncByteStream):
         await self.exchange.close()
 
 
-class AsyncWebSocketSession:
+class AsyncWebSocketSession(_Session):
     """A WebSocket from an `AsyncTestClient`; the same methods as `WebSocketSession`, awaited."""
 
     def __init__(
@@ -743,36 +749,18 @@ class AsyncWebSocketSession:
         headers: Mapping[str, str] | None,
         params: Any,
     ) -> None:
+        super().__init__(url, subprotocols, headers, params)
         self._client = client
-        self._request = (url, list(subprotocols), headers, params)
-        self._exchange: _WebSocketExchange | None = None
 
     async def __aenter__(self) -> AsyncWebSocketSession:
         client = self._client
-        url, subprotocols, headers, params = self._request
         await client.start()
-        request = client.build_request(
-            "GET", url, headers=client._handshake_headers(subprotocols, headers), params=params
-        )
-        scope = client._scope(request, subprotocols)
+        scope = self._handshake(client, client.build_request)
         self._exchange = await _open_websocket(client._running_host(), scope, client.raise_server_exceptions)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    def _live(self) -> _WebSocketExchange:
-        if self._exchange is None:
-            raise RuntimeError("use the session inside `async with client.websocket_connect(...) as ws:`")
-        return self._exchange
-
-    @property
-    def subprotocol(self) -> str | None:
-        return self._live().subprotocol
-
-    @property
-    def headers(self) -> httpx.Headers:
-        return httpx.Headers(self._live().headers)
 
     async def send_text(self, data: str) -> None:
         await self._live().send(data)
@@ -867,6 +855,3 @@ async def _wait_ready(ready: anyio.Event, future: Any) -> None:
             future.result()
         with anyio.move_on_after(0.05):
             await ready.wait()
-
-
-__test__ = False  # pytest: nothing in this module is a test

@@ -20,9 +20,7 @@ E, W = Severity.ERROR, Severity.WARNING
     ),
 )
 def origin_unchecked(snap: Snapshot) -> Iterator[Finding]:
-    """Browsers send cookies with a cross-site WebSocket handshake and let the page read the
-    replies: without an Origin check any site can act and read as the user (cross-site
-    WebSocket hijacking)."""
+    """Any site's page can open the socket with the user's cookies and read the replies (cross-site WebSocket hijacking)."""
     routes = [r for r in snap.routes if r.websocket]
     if not routes:
         return

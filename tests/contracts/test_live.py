@@ -292,6 +292,16 @@ def test_origin_mode_routes_and_websocket_routes_pass_when_they_refuse_other_sit
     assert {"csrf /submit", "websocket /ws/{room}"} <= set(report["live"]["probes"])
 
 
+def test_an_exempt_route_is_reported_statically_and_not_probed(tmp_path):
+    body = GOOD.replace('methods=("POST",))', 'methods=("POST",), csrf="exempt")')
+    code, report, _ = check(tmp_path, write_app(tmp_path, body), "--deploy")
+    assert code == 1
+    assert set(active(report)) == {"csrf.exempt"}
+    assert (
+        report["live"]["skipped"]["csrf"] == 'every mutating route is csrf="exempt" (reported by csrf.exempt)'
+    )
+
+
 def test_a_websocket_route_accepting_other_sites_is_caught(tmp_path):
     body = (
         HEADER

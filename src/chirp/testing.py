@@ -149,17 +149,19 @@ class _Exchange:
             return None
 
     def check(self) -> None:
-        """Raise what escaped the app, or (unless told not to) what chirp caught and logged."""
+        """Raise (unless told not to) what escaped the app, or what chirp caught and logged."""
+        if not self.raise_errors:
+            return
         if self.error is not None:
             raise self.error
         errors = self.scope.get("chirp.errors")
-        if self.raise_errors and errors:
+        if errors:
             raise errors[0]
 
     async def finish(self) -> None:
         with anyio.move_on_after(CLOSE_TIMEOUT):
             await self._done.wait()
-        if self.error is not None:
+        if self.error is not None and self.raise_errors:
             raise self.error
 
 
@@ -181,6 +183,9 @@ class _HTTPExchange(_Exchange):
     async def start(self) -> tuple[int, list[tuple[bytes, bytes]]]:
         message = await self.next_message()
         if message is None:
+            if self.error is not None:  # not raised: answer as pounce does, with a bare 500
+                self._more = False
+                return 500, [(b"content-length", b"0")]
             raise RuntimeError(
                 f"the app returned without answering {self.scope['method']} {self.scope['path']}"
             )

@@ -216,6 +216,17 @@ def test_a_refused_handshake_raises_websocket_disconnect(
     assert info.value.code == 1008 and reason in info.value.reason
 
 
+def test_an_exception_escaping_a_plain_asgi_app() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise LookupError("no handler")
+
+    with TestClient(app) as client, pytest.raises(LookupError, match="no handler"):
+        client.get("/")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/")
+        assert (response.status_code, response.content) == (500, b"")
+
+
 def test_a_plain_asgi_app_works_too() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         assert scope["type"] == "http"  # no lifespan support: the client goes on without it

@@ -22,6 +22,7 @@ Examples:
   chirp check myapp:app
   chirp check myapp:app --deploy
   chirp check myapp:app --deploy --live
+  chirp check myapp:app --url https://shop.example.com
   chirp check myapp:app --deploy --format sarif --output chirp.sarif
   chirp check myapp:create_app() --env staging --ignore deploy_metrics
   chirp check --list-rules
@@ -58,6 +59,32 @@ Examples:
     show_default=True,
     metavar="SECONDS",
     help="With --live: how long the server may take to listen and answer /ready with 200.",
+)
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Probe this deployed instance (https://host) over HTTP instead: the live.* rules only, "
+    "judged as production unless --env says otherwise.",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False),
+    help="With --url: trust the certificates this PEM file signs (default: the system's CAs).",
+)
+@click.option(
+    "--http-url",
+    metavar="URL",
+    help="With --url https://...: where plain HTTP is served (default: the same host on port 80).",
+)
+@click.option(
+    "--artefact",
+    "artefacts",
+    multiple=True,
+    metavar="PATH",
+    help="Check this Dockerfile, Compose file, manifest or directory (repeatable) instead of the ones found.",
+)
+@click.option(
+    "--no-artefacts", is_flag=True, help="Do not read Dockerfiles, Compose files or Kubernetes manifests."
 )
 @click.option(
     "--baseline",
@@ -97,21 +124,28 @@ def run_check(
     live: bool,
     baseline: str | None,
     live_timeout: float = 20.0,
+    artefacts: tuple[str, ...] = (),
+    no_artefacts: bool = False,
+    url: str | None = None,
+    ca_file: str | None = None,
+    http_url: str | None = None,
 ) -> int:
     """The whole command as a function returning the exit code; usage errors raise `UsageError`."""
     from chirp.contracts import output as out
     from chirp.contracts.explain import explain_rule, list_rules_text
     from chirp.contracts.model import Severity
-    from chirp.contracts.registry import builtin_registry
+    from chirp.contracts.registry import installed_registry
+    from pounce.errors import ConfigurationError
 
+    project_app = project_settings()
     if list_rules and explain:
         raise out.UsageError("--list-rules and --explain are exclusive", "ask for one of them")
     if list_rules or explain:
-        text = (
-            explain_rule(builtin_registry(), explain, fmt)
-            if explain
-            else list_rules_text(builtin_registry(), fmt)
-        )
+        try:
+            registry = installed_registry()
+        except ConfigurationError as exc:  # a rule pack that does not load
+            raise out.UsageError(str(exc), exc.fix) from exc
+        text = explain_rule(registry, explain, fmt) if explain else list_rules_text(registry, fmt)
         out.write_text(text, output)
         return out.EXIT_OK
     if deploy and env not in (None, "production"):
@@ -119,13 +153,22 @@ def run_check(
             f"--deploy judges the production posture, not --env {env}",
             f"drop --env, or check {env} without --deploy",
         )
-    app_path = app_path or default_app()
+    app_path = app_path or project_app
     if not app_path:
         raise out.UsageError(
             "missing APP",
             "pass the app as module:attr, e.g. `chirp check myapp:app`, "
             'or set app = "myapp:app" under [tool.chirp.check] in pyproject.toml',
         )
+    if artefacts and no_artefacts:
+        raise out.UsageError("--artefact and --no-artefacts are exclusive", "drop one of them")
+    if (ca_file or http_url) and not url:
+        raise out.UsageError(
+            "--ca-file and --http-url apply to --url", "add --url https://host, or drop them"
+        )
+    remote = remote_target(url, ca_file, http_url, live=live) if url else None
+    if remote is not None and env is None:
+        deploy = True  # a deployed instance is judged as production unless --env says otherwise
     known = out.load_baseline(baseline) if baseline else None
     report = build_report(
         app_path,
@@ -137,6 +180,9 @@ def run_check(
         ignore=ignore,
         live=live,
         live_timeout=live_timeout,
+        artefacts=None if no_artefacts else (list(artefacts) if artefacts else None),
+        read_artefacts=not no_artefacts and remote is None,
+        remote=remote,
     )
     if known is not None and report.error is None:
         report = out.without_baseline(report, known)
@@ -144,16 +190,22 @@ def run_check(
     return out.exit_code(report)
 
 
-def default_app() -> str | None:
-    """The `app` under `[tool.chirp.check]` in the nearest pyproject.toml, for a bare `chirp check`."""
+def project_settings() -> str | None:
+    """`[tool.chirp.check]` of the nearest pyproject.toml: its `docs_url` becomes where findings
+    link to (unless CHIRP_DOCS_URL says otherwise); returns its `app`, for a bare `chirp check`."""
     from chirp.contracts import output as out
+    from chirp.contracts.model import DOCS_URL_ENV
     from chirp.contracts.project import check_settings, find_upward
     from pounce.errors import ConfigurationError
 
     try:
-        value = check_settings(find_upward(os.getcwd(), "pyproject.toml")).get("app")
+        settings = check_settings(find_upward(os.getcwd(), "pyproject.toml"))
     except ConfigurationError as exc:
         raise out.UsageError(str(exc), "fix pyproject.toml") from exc
+    docs = settings.get("docs_url")
+    if isinstance(docs, str) and docs.strip():
+        os.environ.setdefault(DOCS_URL_ENV, docs.strip())
+    value = settings.get("app")
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise out.UsageError(
             f"[tool.chirp.check] app must be a string such as 'myapp:app', not {value!r}",
@@ -169,6 +221,9 @@ def build_report(
     deploy: bool,
     live: bool = False,
     live_timeout: float = 20.0,
+    artefacts: list[str] | None = None,
+    read_artefacts: bool = False,
+    remote: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Any:
     """Import the app and check it; import/build failures become an error report.
@@ -177,16 +232,30 @@ def build_report(
     env of `--env`, or production with `deploy`), so an app that wires itself by environment
     is judged as it would really run; a missing production secret is reported, not raised.
     With `live`, the app is also booted under pounce (production posture with `deploy`,
-    else its own config) and probed over HTTP; the `live.*` findings join the report.
+    else its own config) and probed over HTTP; the `live.*` findings join the report. With
+    `read_artefacts`, the project's deployment files (`artefacts` when named, else those found)
+    are judged too.
     """
     from chirp.config import launched_as
 
     with launched_as("production" if deploy else env, report_missing_secret=True):
-        return _build_report(app_path, env=env, deploy=deploy, live=live, live_timeout=live_timeout, **kwargs)
+        return _build_report(
+            app_path, env=env, deploy=deploy, live=live, live_timeout=live_timeout,
+            artefacts=artefacts, read_artefacts=read_artefacts, remote=remote, **kwargs,
+        )  # fmt: skip
 
 
 def _build_report(
-    app_path: str, *, env: str | None, deploy: bool, live: bool, live_timeout: float, **kwargs: Any
+    app_path: str,
+    *,
+    env: str | None,
+    deploy: bool,
+    live: bool,
+    live_timeout: float,
+    artefacts: list[str] | None,
+    read_artefacts: bool,
+    remote: dict[str, Any] | None,
+    **kwargs: Any,
 ) -> Any:
     from chirp.app import App
     from chirp.contracts import output as out
@@ -217,11 +286,19 @@ def _build_report(
     observed = None
     try:
         check_names(app, kwargs.get("select", ()), kwargs.get("ignore", ()))  # before booting anything
-        if live and _live_selected(kwargs.get("select", ()), kwargs.get("ignore", ())):
+        files = _artefacts(app, artefacts) if read_artefacts else None
+        if remote is not None:
+            from chirp.contracts.live.remote import run_remote
+
+            posture = "production" if deploy else (env or app.config.env)
+            observed = run_remote(app, posture=posture, timeout=live_timeout, **remote)
+        elif live and _live_selected(kwargs.get("select", ()), kwargs.get("ignore", ())):
             from chirp.contracts.live.probes import run_live
 
             observed = run_live(app, app_path, production=deploy, timeout=live_timeout)
-        report = check_app(app, env=env, deploy=deploy, live=observed, **kwargs)
+        report = check_app(
+            app, env=env, deploy=deploy, live=observed, artefacts=files, remote=remote is not None, **kwargs
+        )
     except ConfigurationError as exc:
         if exc.field == "--select/--ignore":
             raise out.UsageError(
@@ -240,14 +317,51 @@ def _build_report(
     return report
 
 
+def remote_target(url: str, ca_file: str | None, http_url: str | None, *, live: bool) -> dict[str, Any]:
+    """The `--url` run's arguments, each checked before anything is imported."""
+    from urllib.parse import urlsplit
+
+    from chirp.contracts import output as out
+
+    if live:
+        raise out.UsageError(
+            "--url and --live are exclusive", "--live boots the app; --url probes a deployed one"
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise out.UsageError(
+            f"--url {url!r} is not an http(s) origin",
+            "pass scheme://host[:port], e.g. https://shop.example.com",
+        )
+    if ca_file is not None and not os.path.isfile(ca_file):
+        raise out.UsageError(f"--ca-file {ca_file} does not exist", "name a PEM file of CA certificates")
+    if http_url is not None and (urlsplit(http_url).scheme != "http" or parts.scheme != "https"):
+        raise out.UsageError(
+            f"--http-url {http_url!r} needs an http:// URL and an https --url",
+            "e.g. --http-url http://shop.example.com",
+        )
+    return {"url": url, "ca_file": ca_file, "http_url": http_url}
+
+
+def _artefacts(app: Any, paths: list[str] | None) -> Any:
+    """The project's deployment files, read; a bad path named by the user is a usage error."""
+    from chirp.contracts import output as out
+    from chirp.contracts.artefacts.discover import ArtefactError, for_app
+
+    try:
+        return for_app(app, paths)
+    except ArtefactError as exc:
+        raise out.UsageError(exc.message, exc.hint) from exc
+
+
 def _live_selected(select: tuple[str, ...], ignore: tuple[str, ...]) -> bool:
     """Whether any `live.*` rule survives --select/--ignore (if none does, nothing is booted)."""
-    from chirp.contracts.registry import builtin_registry
+    from chirp.contracts.registry import installed_registry
 
     def hit(rule_id: str, category: str, names: tuple[str, ...]) -> bool:
         return rule_id in names or category in names
 
     return any(
         (not select or hit(r.id, r.category, select)) and not hit(r.id, r.category, ignore)
-        for r in builtin_registry().with_tag("live")
+        for r in installed_registry().with_tag("live")
     )

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
-from pounce.errors import ConfigurationError
+from pounce.errors import ConfigurationError, did_you_mean
+from pounce.tls import validate_settings
 from pounce.validation import check_ops_paths
 
 ENVIRONMENTS = ("development", "test", "staging", "production")
@@ -20,7 +21,9 @@ WORKER_MODES = ("auto", "sync", "async")
 LOG_FORMATS = ("auto", "text", "json")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 EMBEDDER_POLICIES = ("require-corp", "credentialless")
-SECRET_FIELDS = frozenset({"secret_key", "secret_key_fallbacks", "sentry_dsn", "redis_url", "database_url"})
+SECRET_FIELDS = frozenset(
+    {"secret_key", "secret_key_fallbacks", "sentry_dsn", "redis_url", "database_url", "ssl_keyfile_password"}
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,11 @@ class AppConfig:
     otel_service_name: str = "chirp-app"
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    ssl_ca_certs: str | None = None
+    ssl_cert_reqs: str = "none"
+    tls_profile: str = "intermediate"
+    ssl_ciphers: str | None = None
     trusted_proxies: tuple[str, ...] = ()
     forwarded_for_trusted_hops: int = 1
     health_path: str = "/health"
@@ -161,18 +169,19 @@ class AppConfig:
         known = {prefix + n.upper() for n in names}
         for var in os.environ:
             if var.startswith(prefix) and var not in known and var not in _IGNORED_ENV:
-                warnings.warn(f"unknown setting {var} ignored; known: {prefix}<FIELD> for AppConfig fields",
-                              stacklevel=2)  # fmt: skip
+                hint = did_you_mean(var, known, prefix) or f"known: {prefix}<FIELD> for AppConfig fields"
+                warnings.warn(f"unknown setting {var} ignored; {hint}", stacklevel=2)
         for name in overrides:
             if name not in names:
-                raise ConfigurationError(name, overrides[name], "not an AppConfig field; check the spelling")
+                fix = did_you_mean(name, names) or "not an AppConfig field; check the spelling"
+                raise ConfigurationError(name, overrides[name], fix)
             from_environment.discard(name)
         values.update(overrides)
         return cls(**values, source=caller_site(2), from_environment=frozenset(from_environment))
 
 
 # Variables under the prefix that are not AppConfig fields but are read elsewhere.
-_IGNORED_ENV = frozenset({"CHIRP_CI", "CHIRP_APP"})
+_IGNORED_ENV = frozenset({"CHIRP_CI", "CHIRP_APP", "CHIRP_DOCS_URL"})
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -296,6 +305,7 @@ def validate(cfg: AppConfig) -> None:
         raise ConfigurationError(
             "ssl_certfile", cfg.ssl_certfile, "set ssl_certfile together with ssl_keyfile"
         )
+    validate_settings(cfg)
     check_ops_paths(cfg)
     if cfg.env == "production" and not cfg.secret_key and secret_required(cfg.env):
         raise ConfigurationError(

@@ -9,8 +9,9 @@
         await db.execute("UPDATE accounts SET balance = balance - ? WHERE id = ?", (10, a))
         await db.execute("UPDATE accounts SET balance = balance + ? WHERE id = ?", (10, b))
 
-Parameters use the driver's own placeholders: `?` / `:name` for SQLite, `%s` /
-`%(name)s` for PostgreSQL. Rows are plain dicts. Inside `transaction()` every call made
+Parameters are written the same way on both backends: `?` with a sequence, or `:name` with
+a mapping (for PostgreSQL they are rewritten to its driver's style; see `chirp.sql_params`).
+Rows are plain dicts. Inside `transaction()` every call made
 by the same task (through the transaction object or the database) runs on the
 transaction's connection; a nested `transaction()` is a savepoint. The block commits
 when it ends and rolls back when it raises (or is cancelled).
@@ -36,6 +37,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from chirp.errors import ConfigurationError
+from chirp.sql_params import to_pyformat
 
 Params = Sequence[Any] | Mapping[str, Any]
 Row = dict[str, Any]
@@ -251,7 +253,7 @@ class _SQLiteOps:
         self.conn = conn
 
     def fetch(self, sql: str, params: Params) -> list[Row]:
-        cursor = self.conn.execute(sql, params)
+        cursor = self._execute(sql, params)
         try:
             names = [d[0] for d in cursor.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -259,11 +261,16 @@ class _SQLiteOps:
             cursor.close()
 
     def execute(self, sql: str, params: Params) -> int:
-        cursor = self.conn.execute(sql, params)
+        cursor = self._execute(sql, params)
         try:
             return cursor.rowcount
         finally:
             cursor.close()
+
+    def _execute(self, sql: str, params: Params) -> sqlite3.Cursor:
+        if params:
+            to_pyformat(sql)  # SQLite reads ? and :name itself; refuse what PostgreSQL would refuse
+        return self.conn.execute(sql, params)
 
 
 class _SQLite(_Backend):
@@ -473,14 +480,20 @@ class _PgOps:
         self.conn = conn
 
     async def fetch(self, sql: str, params: Params) -> list[Row]:
-        cursor = await self.conn.execute(sql, params or None)
+        cursor = await self._execute(sql, params)
         if cursor.description is None:
             return []
         return list(await cursor.fetchall())
 
     async def execute(self, sql: str, params: Params) -> int:
-        cursor = await self.conn.execute(sql, params or None)
+        cursor = await self._execute(sql, params)
         return int(cursor.rowcount)
+
+    async def _execute(self, sql: str, params: Params) -> Any:
+        """Run `sql` written with chirp's `?` / `:name`; without parameters psycopg sends it as is."""
+        if not params:
+            return await self.conn.execute(sql)
+        return await self.conn.execute(to_pyformat(sql), params)
 
 
 class _PgTx(_TxConn):

@@ -14,6 +14,8 @@ from chirp.errors import HTTPError, PayloadTooLarge
 from pounce.asgi import Receive, Scope
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from chirp.routing import Route
 
 
@@ -71,6 +73,20 @@ class Request:
     @property
     def is_secure(self) -> bool:
         return self.scheme in ("https", "wss")
+
+    @property
+    def client_cert(self) -> x509.Certificate | None:
+        """The client's verified certificate under mutual TLS (`ssl_cert_reqs`), else None.
+
+        The whole verified chain, as PEM, is `scope["extensions"]["tls"]["client_cert_chain"]`.
+        """
+        tls = self.scope.get("extensions", {}).get("tls") or {}
+        chain = tls.get("client_cert_chain") or ()
+        if not chain:
+            return None
+        from cryptography import x509
+
+        return x509.load_pem_x509_certificate(chain[0].encode("ascii"))
 
     @property
     def headers(self) -> Headers:

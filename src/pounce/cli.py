@@ -60,6 +60,18 @@ def server_options(f: Any) -> Any:
         click.option("--max-requests-jitter", type=int, help="Up to this many more, at random, per worker."),
         click.option("--ssl-certfile", help="TLS certificate (PEM)."),
         click.option("--ssl-keyfile", help="TLS private key (PEM)."),
+        click.option(
+            "--tls-profile",
+            type=click.Choice(["intermediate", "modern"]),
+            help="Mozilla TLS profile: intermediate (TLS 1.2+, default) or modern (TLS 1.3 only).",
+        ),
+        click.option("--ssl-ciphers", help="OpenSSL cipher string for TLS 1.2, overriding the profile's."),
+        click.option("--ssl-ca-certs", help="CA certificates (PEM) that client certificates must chain to."),
+        click.option(
+            "--ssl-cert-reqs",
+            type=click.Choice(["none", "optional", "required"]),
+            help="Ask clients for a certificate (mutual TLS).",
+        ),
         click.option("--lifespan", type=click.Choice(["auto", "on", "off"]), help="ASGI lifespan handling."),
         click.option(
             "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug", "trace"])

@@ -7,7 +7,6 @@ then CLI flags; `ServerConfig.load()` applies that order.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import tomllib
 from collections.abc import Mapping
@@ -15,7 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from pounce.errors import ConfigurationError
+from pounce.errors import ConfigurationError, did_you_mean
+from pounce.tls import validate_settings
 from pounce.validation import check_ops_paths
 
 LIFESPAN_MODES = ("auto", "on", "off")
@@ -41,6 +41,11 @@ class ServerConfig:
     reuse_port: bool = False
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    ssl_ca_certs: str | None = None
+    ssl_cert_reqs: str = "none"
+    tls_profile: str = "intermediate"
+    ssl_ciphers: str | None = None
     keep_alive_timeout: float = 5.0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -85,6 +90,7 @@ class ServerConfig:
     otel_service_name: str = "pounce"
     sentry_dsn: str | None = None
     sentry_traces_sample_rate: float = 0.1
+    sentry_data_collection: Mapping[str, Any] | None = field(default=None, hash=False)
     redis_url: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -115,8 +121,7 @@ class ServerConfig:
         for key, raw in data.items():
             name = key.replace("-", "_")
             if name not in known:
-                close = difflib.get_close_matches(name, known, n=1)
-                fix = f"did you mean {close[0]!r}?" if close else "remove it; see `pounce config schema`"
+                fix = did_you_mean(name, known) or "remove it; see `pounce config schema`"
                 raise ConfigurationError(f"{source}: {key}", raw, f"unknown setting, {fix}")
             values[name] = _coerce(name, raw, hints[name], source)
         return cls(**values)
@@ -233,6 +238,7 @@ def _validate(cfg: ServerConfig) -> None:
     if bool(cfg.ssl_certfile) != bool(cfg.ssl_keyfile):
         missing = "ssl_keyfile" if cfg.ssl_certfile else "ssl_certfile"
         raise ConfigurationError(missing, None, "set ssl_certfile and ssl_keyfile together")
+    validate_settings(cfg)
     if cfg.forwarded_for_trusted_hops < 1:
         raise ConfigurationError(
             "forwarded_for_trusted_hops",

@@ -57,8 +57,11 @@ class HTTP11Connection:
         server: tuple[str, int | None] | None,
         scheme: str,
         alpn_h2: bool = False,
+        tls: dict[str, Any] | None = None,
     ) -> None:
+        """`tls` is the ASGI `tls` extension of a TLS connection, shared by its requests."""
         self.stream = stream
+        self.tls = tls
         self.fast_stream = stream if isinstance(stream, ProtocolStream) else None
         self.alpn_h2 = alpn_h2
         self.h2: HTTP2Driver | None = None
@@ -148,7 +151,7 @@ class HTTP11Connection:
     ) -> Scope:
         """The ASGI scope of a request on this connection, with the proxy-resolved client."""
         client, scheme = self.proxy.resolve(self.client, headers, self.scheme)
-        return http_scope(
+        scope = http_scope(
             method=method,
             target=target,
             headers=headers,
@@ -160,6 +163,9 @@ class HTTP11Connection:
             state=self.lifespan_state,
             server_state=self.server_state,
         )
+        if self.tls is not None:
+            scope["extensions"]["tls"] = self.tls
+        return scope
 
     def close_if_idle(self, grace: float) -> None:
         """Called when draining: a connection waiting between requests gets `grace` seconds

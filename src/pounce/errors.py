@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def did_you_mean(name: str, choices: Iterable[str], prefix: str = "") -> str:
+    """`did you mean 'X'?` for the closest of `choices` to a misspelt `name`, or "".
+
+    A `prefix` they all share (`CHIRP_`) is left out of the comparison, where it would make
+    every name look alike.
+    """
+    import difflib
+
+    by_rest = {c[len(prefix) :]: c for c in choices}
+    close = difflib.get_close_matches(name[len(prefix) :], list(by_rest), n=1, cutoff=0.6)
+    return f"did you mean {by_rest[close[0]]!r}?" if close else ""
+
 
 class ConfigurationError(ValueError):
     """A setting has a value that cannot work.

@@ -15,7 +15,8 @@ from typing import Any
 import anyio
 
 from pounce.config import ServerConfig
-from pounce.errors import StartupFailed
+from pounce.errors import ConfigurationError, StartupFailed
+from pounce.features import check_features
 from pounce.importer import import_app
 from pounce.logs import configure_logging
 from pounce.server import Server
@@ -79,18 +80,21 @@ def serve_loaded(app: Any, config: ServerConfig, load_next: Callable[[], Any] | 
             return EXIT_STARTUP_FAILED
     workers = worker_count(config.workers)
     try:
+        check_features(config)  # here, once, rather than as every worker's traceback
         if workers > 1 or config.max_requests:  # recycling needs a supervisor, even for one worker
             return serve_workers(config, workers, load_next, preloaded=app)
         return serve_imported(app, config)
     except BindError as exc:
         return report_failure(str(exc), "")
+    except ConfigurationError as exc:
+        return report_failure(str(exc), "", EXIT_CONFIGURATION)
 
 
-def report_failure(message: str, hint: str) -> int:
-    """A server that could not start: one `error:` line (and a hint), exit code 1."""
+def report_failure(message: str, hint: str, code: int = EXIT_FAILED) -> int:
+    """A server that could not start: one `error:` line (and a hint), exit code 1 (or `code`)."""
     sys.stderr.write(f"error: {message}\n" + (f"hint: {hint}\n" if hint else ""))
     sys.stderr.flush()
-    return EXIT_FAILED
+    return code
 
 
 def report_refusal(exc: StartupFailed) -> None:

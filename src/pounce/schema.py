@@ -16,6 +16,8 @@ def _json_type(hint: Any) -> dict[str, Any]:
     text = str(hint)
     if "tuple" in text:
         return {"type": "array", "items": {"type": "string"}}
+    if "Mapping" in text:
+        return {"type": ["object", "null"]} if "None" in text else {"type": "object"}
     for name, kind in _TYPES.items():
         if text.startswith(name) or text.startswith(f"<class '{name}'>"):
             return {"type": [kind, "null"]} if "None" in text else {"type": kind}
@@ -52,6 +54,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (int, float)):
         return repr(value)
     return json.dumps(str(value))
@@ -59,9 +63,10 @@ def _toml_value(value: Any) -> str:
 
 def toml_template() -> str:
     lines = ["# pounce.toml: every setting with its default; uncomment what you change."]
+    hints = get_type_hints(ServerConfig)
     for name, default in _defaults().items():
         if default is None:
-            lines.append(f'# {name} = ""')
+            lines.append(f"# {name} = {{}}" if "Mapping" in str(hints[name]) else f'# {name} = ""')
         else:
             lines.append(f"# {name} = {_toml_value(default)}")
     return "\n".join(lines)

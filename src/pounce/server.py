@@ -22,7 +22,7 @@ from pounce.config import ServerConfig
 from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection, _h2_available
 from pounce.features import OBSERVER_TICK, build_features
 from pounce.sockets import bind_socket
-from pounce.tls import create_ssl_context
+from pounce.tls import ServerTLS, TLSFileError, check_files
 from pounce.transport import ProtocolStream
 from pounce.workers import effective_worker_mode
 
@@ -43,6 +43,7 @@ class Server:
         features = build_features(app, config)
         self.app = features.app
         self.observers = features.observers
+        self.closers = features.closers
         self.config = config
         self.state = ServerState(worker_id or 0, config, supervised=worker_id is not None)
         # max_requests: past this many requests the worker asks to be replaced (`retire`; a
@@ -55,8 +56,10 @@ class Server:
         self._stopping = False
         self._stop: anyio.Event | None = None
         self._all_closed: anyio.Event | None = None
+        self._live = 0  # accepted sockets not yet closed: set up, shaking hands or serving
         self._lifespan_state: dict[str, Any] = {}
-        self._ssl: ssl.SSLContext | None = None
+        self._tls: ServerTLS | None = None
+        self._alpn: tuple[str, ...] = ("http/1.1",)
         self._scheme = "http"
 
     def shutdown(self, force: bool = False) -> None:
@@ -77,7 +80,13 @@ class Server:
         *,
         install_signals: bool = True,
         on_ready: Callable[[Server], None] | None = None,
-        signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT),
+        signals: tuple[int, ...] = (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGQUIT,
+            signal.SIGUSR1,
+            signal.SIGHUP,
+        ),
     ) -> None:
         """Serve until a signal (or `shutdown()`), then drain and run lifespan shutdown."""
         config = self.config
@@ -96,6 +105,22 @@ class Server:
             raise
         finally:
             sock.close()
+            self._close_features(signal.SIGTERM in signals and install_signals)
+
+    def _close_features(self, owns_sigterm: bool) -> None:
+        """Send what the features still hold (spans, error events) once serving is over.
+
+        A SIGTERM arriving meanwhile is a copy of the stop under way (sent to the process group,
+        or the supervisor's own stop during a reload's drain): ignored, not left to kill the
+        process mid-send once the signal watcher is gone. SIGQUIT still ends it at once.
+        """
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if owns_sigterm and self.closers else None
+        try:
+            for close in self.closers:
+                close()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     async def _serve(
         self, sock: socket.socket, signals: tuple[int, ...], on_ready: Callable[[Server], None] | None
@@ -119,9 +144,9 @@ class Server:
             async_workers = effective_worker_mode(config.worker_mode) == "async"
             if async_workers:
                 await self._worker_scope("pounce.worker.startup")
-            alpn = ("h2", "http/1.1") if _h2_available() else ("http/1.1",)
-            self._ssl = create_ssl_context(config, alpn) if config.ssl_certfile else None
-            self._scheme = "https" if self._ssl else "http"
+            self._alpn = ("h2", "http/1.1") if _h2_available() else ("http/1.1",)
+            self._tls = ServerTLS(config, self._alpn) if config.ssl_certfile else None
+            self._scheme = "https" if self._tls else "http"
             self.addresses = [sock.getsockname()]
             async with anyio.create_task_group() as conns:
                 accept_scope = anyio.CancelScope()
@@ -183,14 +208,39 @@ class Server:
         except Exception as exc:
             logger.debug("app did not handle %s: %r", kind, exc)
 
+    def reload_tls(self) -> bool:
+        """Read the certificate files again (a renewal): new handshakes get the new certificate,
+        open connections keep theirs. Files that would not serve are refused on the judgement
+        of a launch, and the previous certificate stays. Returns whether it was reloaded."""
+        if self._tls is None:
+            return False
+        try:
+            check_files(self.config)
+            self._tls = ServerTLS(self.config, self._alpn)
+        except (TLSFileError, ssl.SSLError, OSError) as exc:
+            logger.error("TLS reload failed, still serving the previous certificate: %s", exc)
+            return False
+        logger.info("reloaded the TLS certificate from %s", self.config.ssl_certfile)
+        return True
+
     async def _watch_signals(self, signals: tuple[int, ...]) -> None:
         """SIGTERM or SIGINT: drain gracefully, however many copies arrive (a signal sent to the
         whole process group, and the supervisor's forwarded one, are the same request). A second
-        SIGINT (a separate Ctrl-C) or SIGQUIT: exit now, without waiting for in-flight requests."""
+        SIGINT (a separate Ctrl-C) or SIGQUIT: exit now, without waiting for in-flight requests.
+        SIGUSR1 or SIGHUP (a lone server; a supervisor starts a new generation instead): read
+        the certificate files again."""
         interrupted = False
         with anyio.open_signal_receiver(*(signal.Signals(s) for s in signals)) as received:
             async for signum in received:
                 name = signal.Signals(signum).name
+                if signum in (signal.SIGUSR1, signal.SIGHUP):
+                    if self._tls is None:
+                        logger.info(
+                            "received %s: no TLS certificate to reload (new code needs workers)", name
+                        )
+                    else:
+                        self.reload_tls()
+                    continue
                 if signum == signal.SIGQUIT or (signum == signal.SIGINT and interrupted):
                     logger.warning("received %s, exiting without waiting for in-flight requests", name)
                     self.shutdown(force=True)
@@ -222,17 +272,30 @@ class Server:
     async def _handle(self, raw: socket.socket) -> None:
         """One accepted connection; nothing that happens on it may take the server down."""
         try:
-            stream = await ProtocolStream.from_socket(raw)
-        except OSError as exc:
-            logger.debug("connection lost before it was set up: %s", exc)
-            raw.close()
-            return
-        try:
-            await self._serve_connection(stream)
-        except Exception:
-            logger.exception("unexpected error on a connection")
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
+            try:
+                stream = await ProtocolStream.from_socket(raw)
+            except OSError as exc:
+                logger.debug("connection lost before it was set up: %s", exc)
+                raw.close()
+                return
+            try:
+                await self._serve_connection(stream)
+            except Exception:
+                logger.exception("unexpected error on a connection")
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+        finally:
+            self._accepted(-1)
+
+    def _accepted(self, delta: int) -> None:
+        """Count accepted sockets from `accept()` until they close: a drain waits for all of them,
+        so a connection whose task has not started, or whose TLS handshake is under way, is
+        served rather than cut (`_all_closed` is set when none is left)."""
+        if delta > 0 and not self._live:
+            self._all_closed = anyio.Event()
+        self._live += delta
+        if not self._live and self._all_closed is not None:
+            self._all_closed.set()
 
     async def _serve_connection(self, stream: ProtocolStream) -> None:
         if self.config.max_connections and len(self.connections) >= self.config.max_connections:
@@ -243,23 +306,23 @@ class Server:
         client = _addr(stream.extra(SocketAttribute.remote_address, None))
         server = _addr(stream.extra(SocketAttribute.local_address, None))
         byte_stream: anyio.abc.ByteStream = stream
-        if self._ssl is not None:
+        alpn = extension = None
+        if (tls := self._tls) is not None:  # the context of this handshake, even across a reload
             try:
                 with anyio.fail_after(self.config.header_timeout):
                     byte_stream = await TLSStream.wrap(
-                        stream, server_side=True, ssl_context=self._ssl, standard_compatible=False
+                        stream, server_side=True, ssl_context=tls.context, standard_compatible=False
                     )
             except (TimeoutError, ssl.SSLError, anyio.BrokenResourceError, anyio.EndOfStream, OSError) as exc:
                 logger.debug("TLS handshake with %s failed: %r", client, exc)
                 await stream.aclose()
                 return
-        alpn = byte_stream.extra(TLSAttribute.alpn_protocol, None) if self._ssl is not None else None
+            alpn = byte_stream.extra(TLSAttribute.alpn_protocol, None)
+            extension = tls.extension(byte_stream.extra(TLSAttribute.ssl_object))
         conn = HTTP11Connection(
             byte_stream, self.app, self.config, self.state, self._lifespan_state,
-            client=client, server=server, scheme=self._scheme, alpn_h2=alpn == "h2",
+            client=client, server=server, scheme=self._scheme, alpn_h2=alpn == "h2", tls=extension,
         )  # fmt: skip
-        if not self.connections:
-            self._all_closed = anyio.Event()
         self.connections.add(conn)
         for observer in self.observers:
             observer.connections_changed(1)
@@ -271,8 +334,6 @@ class Server:
             for observer in self.observers:
                 observer.connections_changed(-1)
             self.connections.discard(conn)
-            if not self.connections and self._all_closed is not None:
-                self._all_closed.set()
 
     async def _drain(
         self, sock: socket.socket, conns: anyio.abc.TaskGroup, accept_scope: anyio.CancelScope
@@ -303,6 +364,7 @@ class Server:
             raw.setblocking(False)
             if raw.family != socket.AF_UNIX:
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._accepted(1)
             tg.start_soon(self._handle, raw)  # the transport is set up in the connection's task
 
 

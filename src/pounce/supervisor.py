@@ -27,6 +27,7 @@ from pounce.errors import AppImportError, ConfigurationError, StartupFailed
 from pounce.features.shared import SharedState
 from pounce.server import Server
 from pounce.sockets import bind_socket
+from pounce.tls import TLSFileError, check_files
 from pounce.workers import effective_worker_mode
 
 logger = logging.getLogger("pounce.error")
@@ -223,7 +224,12 @@ class Supervisor:
         if generation > 1:
             purge_user_modules(Path.cwd())
         try:
+            if generation > 1:
+                check_files(self.config)  # renewed TLS files are judged before a worker builds on them
             app = self.preloaded if generation == 1 and self.preloaded is not None else self.load_app()
+        except TLSFileError as exc:
+            _send(ready_w, b"F" + str(exc).encode())
+            return EXIT_IMPORT_FAILED
         except StartupFailed as exc:  # the loader ran the app's own check, and it failed
             _send(ready_w, b"F" + f"application startup failed: {exc}".encode())
             return EXIT_STARTUP_FAILED
@@ -236,7 +242,11 @@ class Supervisor:
         except Exception as exc:
             _send(ready_w, b"F" + f"{type(exc).__name__}: {exc}".encode())
             return EXIT_IMPORT_FAILED
-        server = Server(app, self.config, worker_id)
+        try:
+            server = Server(app, self.config, worker_id)  # builds this worker's exporters and clients
+        except ConfigurationError as exc:
+            _send(ready_w, b"F" + str(exc).encode())
+            return EXIT_CONFIGURATION
         server.retire = lambda: _send(ready_w, b"X")
         try:
             anyio.run(

@@ -23,8 +23,13 @@ def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
         count = os.cpu_count() or 1
     quota = _cgroup_quota(cgroup_root)
     if quota is not None:
-        count = min(count, max(1, math.ceil(quota)))
+        count = min(count, quota_cpus(quota))
     return max(1, count)
+
+
+def quota_cpus(quota: float) -> int:
+    """The CPUs a CPU quota (in cores, e.g. a container's limit of 1.5) gives the workers."""
+    return max(1, math.ceil(quota))
 
 
 def worker_count(configured: int) -> int:

@@ -99,15 +99,21 @@ def test_from_env_malformed_value_names_the_variable(
     assert info.value.field == var and value in str(info.value)
 
 
-def test_from_env_unknown_variable_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_from_env_unknown_variable_warns_with_the_nearest_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHIRP_SECRET_KEYS", "typo")
-    with pytest.warns(UserWarning, match="CHIRP_SECRET_KEYS"):
+    with pytest.warns(UserWarning, match="CHIRP_SECRET_KEYS ignored; did you mean 'CHIRP_SECRET_KEY'"):
+        AppConfig.from_env()
+    monkeypatch.delenv("CHIRP_SECRET_KEYS")
+    monkeypatch.setenv("CHIRP_ZZZ", "far from everything")
+    with pytest.warns(UserWarning, match="known: CHIRP_<FIELD>"):
         AppConfig.from_env()
 
 
 def test_from_env_unknown_override_raises() -> None:
-    with pytest.raises(ConfigurationError, match="not an AppConfig field"):
+    with pytest.raises(ConfigurationError, match="did you mean 'secret_key'"):
         AppConfig.from_env(secret="x")
+    with pytest.raises(ConfigurationError, match="not an AppConfig field"):
+        AppConfig.from_env(zzz="x")
 
 
 def test_from_env_custom_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -100,9 +100,8 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
 
 
 def q(db: Database, sql: str) -> str:
-    """Write tests once: `?` placeholders and the table name, adapted per backend."""
-    sql = sql.replace("items", db.table)  # type: ignore[attr-defined]
-    return sql.replace("?", "%s") if db.backend == "postgresql" else sql
+    """The per-test table name; the SQL itself is the same on both backends."""
+    return sql.replace("items", db.table)  # type: ignore[attr-defined]
 
 
 async def test_fetch_fetch_one_execute(db: Database) -> None:
@@ -204,6 +203,29 @@ async def test_sqlite_file_is_shared_and_probe_notices_a_missing_file(tmp_path: 
             os.remove(leftover)
         with pytest.raises(Exception, match=r"unable to open database file"):
             await a.probe()
+
+
+async def test_one_placeholder_style_on_both_backends(db: Database) -> None:
+    await db.execute(q(db, "INSERT INTO items (id, name) VALUES (:id, :name)"), {"id": 7, "name": "50% off?"})
+    await db.execute(q(db, "INSERT INTO items (id, name) VALUES (?, ?)"), (8, "a:b"))
+    rows = await db.fetch(
+        q(db, "SELECT id, name, '?:x 100%' AS lit FROM items -- a ? in a comment\n"
+              "WHERE name LIKE '%off%' OR name = :other /* :not_a_param */ ORDER BY id"),
+        {"other": "a:b"},
+    )  # fmt: skip
+    assert rows == [
+        {"id": 7, "name": "50% off?", "lit": "?:x 100%"},
+        {"id": 8, "name": "a:b", "lit": "?:x 100%"},
+    ]
+    like = await db.fetch_one(
+        q(db, "SELECT count(*) AS n FROM items WHERE name LIKE '%' || ? || '%'"), ("off",)
+    )
+    assert like == {"n": 1}
+    if db.backend == "postgresql":  # casts and dollar-quoted bodies keep their colons and ?s
+        row = await db.fetch_one("SELECT :v::int + 1 AS n, $$what? :no$$ AS body", {"v": "41"})
+        assert row == {"n": 42, "body": "what? :no"}
+    with pytest.raises(ValueError, match="mixes \\? and :name"):
+        await db.fetch(q(db, "SELECT * FROM items WHERE id = ? AND name = :name"), (1,))
 
 
 async def test_sqlite_memory_and_named_parameters() -> None:

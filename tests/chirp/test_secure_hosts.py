@@ -54,8 +54,12 @@ def test_host_header_injection_is_refused(host: str, status: int) -> None:
         response = client.get("/", headers={"host": host})
     assert response.status_code == status, response.text
     if status == 400:
-        # a fixed message: the attacker's value is never echoed back
-        assert response.text == "400 Bad Request: the Host header is not allowed\n"
+        # a fixed message: the attacker's value is never echoed back (pounce itself refuses a
+        # Host holding a character no host and port may, before the app sees it)
+        assert response.text in (
+            "400 Bad Request: the Host header is not allowed\n",
+            "400 Bad Request\nthe Host header is not a valid host and port\n",
+        )
 
 
 def test_missing_or_duplicate_host_is_refused() -> None:
@@ -68,6 +72,18 @@ def test_missing_or_duplicate_host_is_refused() -> None:
     assert status_of(http10) == 400
     assert status_of(doubled) == 400
     assert status_of(good) == 200
+
+
+def test_an_absolute_form_target_is_judged_by_its_authority_not_the_host_header() -> None:
+    with serve(hosts_app(("example.com",))) as srv:
+        evil = raw_request(
+            srv.port, b"GET http://evil.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
+        )
+        good = raw_request(
+            srv.port, b"GET http://example.com/ HTTP/1.1\r\nHost: evil.com\r\nConnection: close\r\n\r\n"
+        )
+    assert status_of(evil) == 400
+    assert status_of(good) == 200 and good.endswith(b"served example.com")
 
 
 def test_default_allows_any_host_and_wires_nothing() -> None:

@@ -173,7 +173,7 @@ def test_text_output_groups_and_marks(project):
     text = out.stdout
     assert "\x1b[" not in text  # not a TTY: no colour
     assert "deploy_health\n  ✗ deploy_health.collision" in text
-    assert "fix:  " in text and "docs: docs/reference/rules/deploy_health.md" in text
+    assert "fix:  " in text and "docs: chirp check --explain deploy_health.collision" in text
     assert "(badapp.py:6)" in text
     assert text.rstrip().splitlines()[-1].startswith("chirp check FAILED (production")
 
@@ -265,7 +265,7 @@ def test_junit_one_testcase_per_rule_run(project):
 
 def test_markdown_table(project):
     out = run(_chirp_cmd(), "badapp:app", "--format", "markdown", cwd=project)
-    assert "| ✗ | error | [`deploy_health.collision`](docs/reference/rules/deploy_health.md)" in out.stdout
+    assert "| ✗ | error | `deploy_health.collision` |" in out.stdout
 
 
 def test_list_rules_and_explain(project):
@@ -282,7 +282,16 @@ def test_list_rules_and_explain(project):
         and "app.suppress(" in explained.stdout
     )
     unknown = run(_chirp_cmd(), "--explain", "hsts.mising", cwd=project)
-    assert unknown.returncode == 2 and "did you mean hsts.missing" in unknown.stderr
+    assert unknown.returncode == 2 and "did you mean 'hsts.missing'" in unknown.stderr
+    category = run(_chirp_cmd(), "--explain", "workers", cwd=project)
+    assert category.returncode == 0
+    assert "workers.single_with_state:" in category.stdout and "workers.count:" in category.stdout
+    pages = json.loads(run(_chirp_cmd(), "--explain", "workers", "--format", "json", cwd=project).stdout)
+    assert {p["category"] for p in pages} == {"workers"} and len(pages) >= 2
+    near = run(_chirp_cmd(), "--explain", "worker", cwd=project)
+    assert near.returncode == 2 and "did you mean 'workers'" in near.stderr
+    typo = run(_chirp_cmd(), "goodapp:app", "--select", "secret_key.emty", cwd=project)
+    assert typo.returncode == 2 and "did you mean 'secret_key.empty'" in typo.stderr
     one = json.loads(run(_chirp_cmd(), "--explain", "hsts.missing", "--format", "json", cwd=project).stdout)
     assert one["id"] == "hsts.missing" and one["severity"]["production"] == "warning" and one["description"]
     table = run(_chirp_cmd(), "--list-rules", "--format", "markdown", cwd=project).stdout
@@ -392,3 +401,24 @@ def test_cli_help_has_examples(project):
 def test_no_color_env_and_pipe(project):
     out = run(_chirp_cmd(), "badapp:app", cwd=project, env={"NO_COLOR": "1"})
     assert "\x1b[" not in out.stdout
+
+
+def test_findings_link_to_the_published_docs_when_a_base_url_is_set(project):
+    """Without one, a finding points at `chirp check --explain ID` (shipped with the package):
+    a repository-relative path is dead in a PR comment or an installed package."""
+    base = "https://docs.example.org/chirp/reference"
+    page = f"{base}/rules/deploy_health.md"
+    text = run(_chirp_cmd(), "badapp:app", cwd=project, env={"CHIRP_DOCS_URL": base + "/"}).stdout
+    assert f"docs: {page}" in text
+    table = run(_chirp_cmd(), "badapp:app", "--format", "markdown", cwd=project, env={"CHIRP_DOCS_URL": base})
+    assert f"[`deploy_health.collision`]({page})" in table.stdout
+    sarif = json.loads(run(_chirp_cmd(), "badapp:app", "--format", "sarif", cwd=project,
+                           env={"CHIRP_DOCS_URL": base}).stdout)  # fmt: skip
+    uris = {r["id"]: r.get("helpUri") for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    assert uris["deploy_health.collision"] == page
+    plain = json.loads(run(_chirp_cmd(), "badapp:app", "--format", "sarif", cwd=project).stdout)
+    rules = plain["runs"][0]["tool"]["driver"]["rules"]
+    assert all("helpUri" not in r and "chirp check --explain" in r["help"]["markdown"] for r in rules)
+    (project / "pyproject.toml").write_text(f'[tool.chirp.check]\ndocs_url = "{base}"\n')
+    as_json = json.loads(run(_chirp_cmd(), "badapp:app", "--format", "json", cwd=project).stdout)
+    assert {f["docs"] for f in as_json["findings"] if f["rule_id"] == "deploy_health.collision"} == {page}

@@ -429,3 +429,32 @@ def test_live_findings_render_in_every_format_with_the_same_exit_code(tmp_path, 
     )
     assert proc.returncode == 1, proc.stderr
     assert "live.csp_nonce" in proc.stdout
+
+
+def tls_env(tmp_path: Path, **more: str) -> dict[str, str]:
+    from helpers.certs import Authority
+
+    cert, key = Authority().issue(tmp_path, "live", hosts=("example.com", "*.example.com", "127.0.0.1"))
+    hsts = "max-age=63072000; includeSubDomains"
+    return {
+        "CHIRP_SSL_CERTFILE": str(cert),
+        "CHIRP_SSL_KEYFILE": str(key),
+        "CHIRP_STRICT_TRANSPORT_SECURITY": hsts,
+        **more,
+    }
+
+
+def test_tls_within_the_profile_passes_the_live_tls_check(tmp_path):
+    code, report, _ = check(tmp_path, write_app(tmp_path, GOOD), "--deploy", env=tls_env(tmp_path))
+    assert report["live"]["url"].startswith("https://")
+    assert code == 0 and live_ids(report) == set(), active(report)
+
+
+def test_a_cbc_suite_served_over_tls_is_caught_live(tmp_path):
+    body = GOOD + 'app.suppress("tls.profile", reason="a legacy client still needs CBC")\n'
+    env = tls_env(tmp_path, CHIRP_SSL_CIPHERS="ECDHE+AESGCM:ECDHE+AES+SHA256")
+    code, report, _ = check(tmp_path, write_app(tmp_path, body), "--deploy", env=env)
+    assert code == 1 and live_ids(report) == {"live.tls"}
+    (finding,) = active(report)["live.tls"]
+    assert finding["severity"] == "error" and finding["subject"] == "ssl_ciphers"
+    assert "tls1.2-legacy client was served TLSv1.2 with ECDHE-ECDSA-AES" in finding["message"]

@@ -36,6 +36,7 @@ import pytest
 import yaml
 
 from helpers.action import Runner
+from helpers.process import terminate
 from helpers.rule_cases import CASES, GOOD_CONFIG, HEAD, STACK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,12 +132,7 @@ def launch(project: Path, argv: list[str], timeout: float = 30, **env: str) -> L
             break
         time.sleep(0.05)  # polling a file the child writes
     if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
     text = log_path.read_text()
     lines = [
         json.loads(line[line.index("{") :]) for line in text.splitlines() if '"chirp.contract_check"' in line

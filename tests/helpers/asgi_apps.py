@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -65,6 +66,28 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
             "type": "http.response.start",
             "status": 200,
             "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def scope_echo(scope: Any, receive: Any, send: Any) -> None:
+    """Answer with JSON of what the app was handed: the request line's parts, headers and body."""
+    if scope["type"] == "lifespan":
+        await lifespan_ok(receive, send)
+        return
+    body = await read_body(receive)
+    seen = {key: scope[key] for key in ("http_version", "method", "path")}
+    seen["raw_path"] = scope["raw_path"].decode("latin-1")
+    seen["query_string"] = scope["query_string"].decode("latin-1")
+    seen["headers"] = [[name.decode("latin-1"), value.decode("latin-1")] for name, value in scope["headers"]]
+    seen["body"] = body.decode("latin-1")
+    payload = json.dumps(seen).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))],
         }
     )
     await send({"type": "http.response.body", "body": payload})

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 _BOUND = re.compile(r"serving on (http|https)://(\S+)")
 
@@ -105,6 +106,16 @@ def spawn(
             return server
     proc.kill()
     raise RuntimeError("server did not start:\n" + "".join(seen))
+
+
+def terminate(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """SIGTERM and wait; SIGKILL if it outlives `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run_cli(

@@ -1,23 +1,21 @@
-"""Tracing, Sentry capture, access log, startup banner and the info endpoint."""
+"""Tracing in process, startup errors of the telemetry features, access log, startup banner and the
+info endpoint."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from helpers.asgi_apps import echo, lifespan_ok
+from helpers.asgi_apps import lifespan_ok
 from helpers.feature_apps import write_feature_app
 from helpers.process import spawn
 from helpers.server import serve
-from pounce.config import ServerConfig
-from pounce.errors import ConfigurationError
-from pounce.features import apply_features
 from pounce.logs import AccessFormatter
 
 
@@ -72,52 +70,44 @@ def test_server_spans_continue_the_incoming_trace() -> None:
     assert server[1].status.status_code == StatusCode.ERROR
 
 
-def test_otel_endpoint_without_the_exporter_package_is_a_configuration_error() -> None:
-    pytest.importorskip("opentelemetry.sdk")
-    try:
-        import opentelemetry.exporter.otlp.proto.http  # noqa: F401
+SECURE_APP = """
+from chirp import App, AppConfig, secure_stack
+config = AppConfig.from_env()
+app = App(config)
+for middleware in secure_stack(config):
+    app.add_middleware(middleware)
+"""
+STARTUP_ERRORS = [
+    # (hidden module, launcher arguments, what the error line says)
+    ("opentelemetry.exporter.otlp.proto.http.trace_exporter",
+     ["pounce", "serve", "--app", "featureapp:app", "--otel-endpoint", "http://127.0.0.1:4318"],
+     "otel_endpoint='http://127.0.0.1:4318' is invalid: install the otel extra: pip install 'chirp-pounce[otel]'"),
+    ("sentry_sdk", ["chirp", "run", "shop:app", "--production"],
+     "sentry_dsn='***' is invalid: install the sentry extra: pip install 'chirp-pounce[sentry]'"),
+    ("prometheus_client", ["chirp", "run", "shop:app", "--production", "--metrics"],
+     "metrics_enabled=True is invalid: install the metrics extra: pip install 'chirp-pounce[metrics]'"),
+    (None, ["pounce", "serve", "--app", "featureapp:app", "--sentry-dsn", "http://127.0.0.1:9/1"],
+     "sentry_dsn='***' is invalid: use the DSN from your Sentry project, https://<key>@<host>/<id> (Missing public key)"),
+]  # fmt: skip
 
-        pytest.skip("the OTLP exporter is installed")
-    except ImportError:
-        pass
-    with pytest.raises(ConfigurationError, match=r"otel_endpoint.*opentelemetry-exporter-otlp-proto-http"):
-        apply_features(echo, ServerConfig(otel_endpoint="http://127.0.0.1:4318/v1/traces"))
 
-
-def test_sentry_captures_exceptions_escaping_the_app() -> None:
-    import sentry_sdk
-    from sentry_sdk.transport import Transport
-
-    from pounce.features.errors import SentryCapture
-
-    events: list[dict[str, Any]] = []
-
-    class Capture(Transport):
-        def capture_envelope(self, envelope: Any) -> None:
-            for item in envelope.items:
-                if item.type == "event":
-                    events.append(item.payload.json)
-
-    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
-        if scope["type"] == "lifespan":
-            await lifespan_ok(receive, send)
-            return
-        scope["route"] = "/pay"
-        raise ValueError("card declined")
-
-    wrapped = SentryCapture(
-        app, dsn="https://public@sentry.invalid/1", transport=Capture, default_integrations=False
-    )
-    try:
-        with serve(wrapped) as srv:
-            assert httpx.get(srv.url + "/pay").status_code == 500
-        sentry_sdk.flush()
-    finally:
-        sentry_sdk.get_client().close()
-    assert len(events) == 1
-    exception = events[0]["exception"]["values"][-1]
-    assert exception["type"] == "ValueError" and exception["value"] == "card declined"
-    assert events[0]["tags"]["http.route"] == "/pay"
+@pytest.mark.parametrize("hidden,command,message", STARTUP_ERRORS)
+def test_a_feature_that_cannot_start_is_one_error_line(
+    tmp_path: Path, hidden: str | None, command: list[str], message: str
+) -> None:
+    write_feature_app(tmp_path)
+    (tmp_path / "shop.py").write_text(SECURE_APP)
+    hide = f"sys.modules[{hidden!r}] = None  # as if its extra were not installed\n" if hidden else ""
+    code = f"import sys\n{hide}from {command[0]}.cli import main\nmain()\n"
+    env = dict(os.environ, CHIRP_SECRET_KEY="Vb3-q9LmZt8Rw2Xc7Np4Kd6Hf1Gj5Sy0Ua", CHIRP_ALLOWED_HOSTS="127.0.0.1",
+               CHIRP_SENTRY_DSN="http://secretkey@127.0.0.1:9/1")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code, *command[1:], "--workers", "2", "--port", "0"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: {message}"], result.stderr
+    assert "Traceback" not in result.stderr and "secretkey" not in result.stderr
+    assert "starting" not in result.stderr  # refused before the banner, before any worker forks
 
 
 def test_access_log_fields_are_the_same_in_text_and_json() -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from helpers.asgi_apps import echo, failing_startup
-from helpers.server import raw_request, serve
+from helpers.asgi_apps import echo, failing_startup, scope_echo
+from helpers.server import RunningServer, raw_request, serve
 from pounce.asgi import LifespanError
 
 
@@ -140,6 +143,7 @@ def test_a_client_that_asks_to_close_gets_connection_close(request_bytes: bytes)
         (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", 400),
         (
             b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             400,
@@ -155,6 +159,7 @@ def test_a_client_that_asks_to_close_gets_connection_close(request_bytes: bytes)
         "bad-length",
         "two-lengths",
         "bad-chunk",
+        "chunk-without-crlf",
         "length-and-chunked",
         "no-host",
         "header-size",
@@ -312,3 +317,306 @@ def test_unix_socket(tmp_path) -> None:  # type: ignore[no-untyped-def]
             assert client.get("http://local/unix").text == "GET /unix "
         portal.call(server.shutdown)
         future.result(timeout=10)
+
+
+# -- strict HTTP/1.1: what pounce refuses, and what it tolerates and hands to the app ------------
+AFTER = b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def strict() -> Iterator[RunningServer]:
+    with serve(scope_echo) as srv:
+        yield srv
+
+
+def refused(port: int, request: bytes) -> int:
+    """The status `request` is refused with. The server must close right after it, so the
+    request sent behind it on the same connection is never answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request + AFTER)
+        raw = b""
+        while chunk := s.recv(65536):  # until the server closes; a timeout fails the test
+            raw += chunk
+    assert b"/after" not in raw, raw
+    assert b"\r\nconnection: close\r\n" in raw.lower()
+    return status_of(raw)
+
+
+def seen(port: int, request: bytes) -> dict[str, Any]:
+    """What the app was handed for `request` (which must ask to close the connection)."""
+    raw = raw_request(port, request)
+    assert status_of(raw) == 200, raw
+    result: dict[str, Any] = json.loads(raw.partition(b"\r\n\r\n")[2])
+    return result
+
+
+@pytest.mark.parametrize("version", [b"0.9", b"1.2", b"2.0", b"9.9"])
+def test_a_version_other_than_1_0_and_1_1_is_505(strict: RunningServer, version: bytes) -> None:
+    assert refused(strict.port, b"GET / HTTP/%s\r\nHost: t\r\n\r\n" % version) == 505
+
+
+@pytest.mark.parametrize("version", [b"1.0", b"1.1"])
+def test_http_1_0_and_1_1_are_served(strict: RunningServer, version: bytes) -> None:
+    request = b"GET / HTTP/%s\r\nHost: t\r\nConnection: close\r\n\r\n" % version
+    assert seen(strict.port, request)["http_version"] == version.decode()
+
+
+def test_an_http2_preface_without_h2c_is_505() -> None:
+    with serve(echo, h2c=False) as srv:
+        assert refused(srv.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == 505
+
+
+@pytest.mark.parametrize("host", [b"a b", b"a/b", b"user@a", b"a?b", b"a#b", b"a\\b"])
+def test_a_host_that_is_no_host_and_port_is_400(strict: RunningServer, host: bytes) -> None:
+    assert refused(strict.port, b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host) == 400
+
+
+@pytest.mark.parametrize("host", [b"example.com", b"example.com:8080", b"127.0.0.1:80", b"[::1]:80", b""])
+def test_a_valid_host_reaches_the_app(strict: RunningServer, host: bytes) -> None:
+    app = seen(strict.port, b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host)
+    assert app["headers"][0] == ["host", host.decode()]
+
+
+def test_absolute_form_gives_path_query_and_its_authority_as_host(strict: RunningServer) -> None:
+    app = seen(
+        strict.port,
+        b"GET http://example.com:8080/a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n",
+    )
+    assert (app["path"], app["raw_path"], app["query_string"]) == ("/a b/c", "/a%20b/c", "x=1&y=%20")
+    assert [value for name, value in app["headers"] if name == "host"] == ["example.com:8080"]
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "query"),
+    [(b"HTTPS://h", "/", ""), (b"http://h?q=1", "/", "q=1"), (b"http://[::1]:80/x", "/x", "")],
+)
+def test_absolute_form_without_a_path_is_slash(
+    strict: RunningServer, target: bytes, path: str, query: str
+) -> None:
+    app = seen(strict.port, b"GET %s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" % target)
+    assert (app["path"], app["raw_path"], app["query_string"]) == (path, path, query)
+
+
+def test_absolute_form_on_http_1_0_brings_its_host(strict: RunningServer) -> None:
+    app = seen(strict.port, b"GET http://example.com/p HTTP/1.0\r\n\r\n")
+    assert app["path"] == "/p" and app["headers"] == [["host", "example.com"]]
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"GET ftp://example.com/p HTTP/1.1", 400),  # a scheme other than http and https
+        (b"GET http:/p HTTP/1.1", 400),
+        (b"GET http:///p HTTP/1.1", 400),  # an empty host
+        (b"GET http://:80/p HTTP/1.1", 400),
+        (b"GET http://user@example.com/p HTTP/1.1", 400),  # userinfo
+        (b"GET http://a{b}/p HTTP/1.1", 400),  # no host holds braces
+        (b"GET example.com:80 HTTP/1.1", 400),  # authority-form is for CONNECT only
+        (b"GET * HTTP/1.1", 400),  # asterisk-form is for OPTIONS only
+        (b"CONNECT example.com:443 HTTP/1.1", 501),  # pounce tunnels nothing
+        (b"CONNECT /p HTTP/1.1", 501),
+    ],
+    ids=["ftp", "no-slashes", "empty-host", "port-only", "userinfo", "braces", "authority-form", "asterisk",
+         "connect", "connect-path"],
+)  # fmt: skip
+def test_other_target_forms_are_refused(strict: RunningServer, request_line: bytes, status: int) -> None:
+    assert refused(strict.port, request_line + b"\r\nHost: example.com:443\r\n\r\n") == status
+
+
+def test_options_asterisk_reaches_the_app(strict: RunningServer) -> None:
+    app = seen(strict.port, b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert (app["method"], app["path"], app["raw_path"], app["query_string"]) == ("OPTIONS", "*", "*", "")
+
+
+CHUNKED = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\nX: y\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\n\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\n\n",
+        CHUNKED + b"0\r\n\n",
+        CHUNKED + b"0\r\nX: y\n\r\n",
+        CHUNKED + b"0\r\nX: y\nZ: w\r\n\r\n",
+    ],
+    ids=["request-line", "field-line", "end-of-head", "empty-line", "no-trailers", "end-of-trailers",
+         "trailer-line"],
+)  # fmt: skip
+def test_a_bare_lf_ending_a_line_is_400(strict: RunningServer, request_bytes: bytes) -> None:
+    assert refused(strict.port, request_bytes) == 400
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n\tb\r\n\r\n",
+        b"GET / HTTP/1.1\r\n Host: t\r\n\r\n",  # whitespace between the request line and a field
+        CHUNKED + b"0\r\nX: a\r\n b\r\n\r\n",
+    ],
+    ids=["space", "tab", "first-line", "trailer"],
+)
+def test_an_obs_fold_is_400(strict: RunningServer, request_bytes: bytes) -> None:
+    assert refused(strict.port, request_bytes) == 400
+
+
+def test_one_empty_line_before_a_request_line_is_ignored(strict: RunningServer) -> None:
+    app = seen(strict.port, b"\r\nGET /p HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert app["path"] == "/p"
+
+
+def test_the_crlf_some_clients_send_after_a_body_is_ignored(strict: RunningServer) -> None:
+    pipelined = (
+        b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc\r\n"
+        b"GET /b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    assert re.findall(rb'"path": "(/\w)"', raw_request(strict.port, pipelined)) == [b"/a", b"/b"]
+
+
+@pytest.mark.parametrize("before", [b"\r\n\r\n", b"\n", b"\r\r\n"], ids=["two", "bare-lf", "bare-cr"])
+def test_more_than_one_empty_line_or_a_bare_one_before_a_request_line_is_400(
+    strict: RunningServer, before: bytes
+) -> None:
+    assert refused(strict.port, before + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n") == 400
+
+
+@pytest.mark.parametrize(
+    "chunk_line",
+    [
+        b"0" * 21 + b"3",  # h11 takes at most 20 hex digits
+        b"3;" + b"x" * 4096,  # longer than CHUNK_LINE_LIMIT
+        b"3;a=\x00",
+        b"3;a\rb",
+        b"3;a=\x01",
+        b"3;a\nb",
+        b"3 ;a",  # h11 reads no whitespace ahead of an extension
+    ],
+    ids=["size-digits", "too-long", "nul", "bare-cr", "control", "bare-lf", "space-before-semicolon"],
+)
+def test_a_bad_chunk_line_is_400(strict: RunningServer, chunk_line: bytes) -> None:
+    request = (
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n%s\r\nabc\r\n0\r\n\r\n" % chunk_line
+    )
+    assert refused(strict.port, request) == 400
+
+
+CHUNKED_LAST = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+
+
+def test_chunk_extensions_are_ignored(strict: RunningServer) -> None:
+    chunks = b'3;sig=abc123;name="quoted; value"\r\nabc\r\n2;flag\r\nde\r\n0;last\r\n\r\n'
+    assert seen(strict.port, CHUNKED_LAST + chunks)["body"] == "abcde"
+
+
+@pytest.mark.parametrize(
+    ("transfer_encoding", "status"),
+    [
+        (b"Transfer-Encoding: gzip", 400),  # chunked is not the last coding: no length known
+        (b"Transfer-Encoding: chunked, gzip", 400),
+        (b"Transfer-Encoding: chunked, chunked", 400),
+        (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", 400),
+        (b"Transfer-Encoding: gzip, chunked", 501),  # a coding pounce cannot decode
+        (b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked", 501),
+        (b"Transfer-Encoding: , chunked", 400),  # h11 takes the exact value chunked alone
+    ],
+    ids=[
+        "gzip",
+        "chunked-gzip",
+        "chunked-twice",
+        "two-fields",
+        "gzip-chunked",
+        "gzip-then-chunked-field",
+        "empty-member",
+    ],
+)
+def test_a_transfer_encoding_other_than_chunked(
+    strict: RunningServer, transfer_encoding: bytes, status: int
+) -> None:
+    request = b"POST / HTTP/1.1\r\nHost: t\r\n%s\r\n\r\n3\r\nabc\r\n0\r\n\r\n" % transfer_encoding
+    assert refused(strict.port, request) == status
+
+
+def test_transfer_encoding_names_chunked_in_any_case(strict: RunningServer) -> None:
+    request = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ChUnKeD\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    assert seen(strict.port, request)["body"] == "abc"
+
+
+def test_transfer_encoding_on_http_1_0_is_400(strict: RunningServer) -> None:
+    request = b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    assert refused(strict.port, request) == 400
+
+
+def test_expect_100_continue_from_http_1_0_is_ignored() -> None:
+    with (
+        serve(echo) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s,
+    ):
+        s.sendall(b"POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        s.sendall(b"abc")  # sent without waiting: the answer below must be the final one
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"POST /e abc")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-A : v\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n",
+        b"GET / HTTP/1.1\rHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x00b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\n: v\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 4\r\n\r\nabcd",
+        b"GET /a b HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /a\x01b HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET / http/1.1\r\nHost: t\r\n\r\n",
+        b"GET /\r\n\r\n",
+        b"GET  / HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX{Y}: v\r\n\r\n",
+    ],
+    ids=["space-before-colon", "bare-cr-in-value", "bare-cr-ending-a-line", "nul-in-value", "empty-name",
+         "two-lengths-in-one-field", "space-in-target", "control-in-target", "non-ascii-target",
+         "lowercase-version", "no-version", "two-spaces", "two-hosts", "name-not-a-token"],
+)  # fmt: skip
+def test_what_h11_refuses_is_400(strict: RunningServer, request_bytes: bytes) -> None:
+    assert refused(strict.port, request_bytes) == 400
+
+
+def test_whitespace_around_a_value_is_not_part_of_it(strict: RunningServer) -> None:
+    app = seen(strict.port, b"GET / HTTP/1.1\r\nHost: t\r\nX-A: \t a \t b \t\r\nConnection: close\r\n\r\n")
+    assert ["x-a", "a \t b"] in app["headers"]
+
+
+def test_control_characters_other_than_nul_cr_lf_in_a_value_reach_the_app(strict: RunningServer) -> None:
+    app = seen(
+        strict.port, b"GET / HTTP/1.1\r\nHost: t\r\nCookie: a=\x01\x1f\x7f\r\nConnection: close\r\n\r\n"
+    )
+    assert ["cookie", "a=\x01\x1f\x7f"] in app["headers"]
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [b"Content-Length: 3\r\nContent-Length: 3", b"Content-Length: 3, 3"],
+    ids=["two-fields", "list"],
+)
+def test_a_repeated_content_length_of_one_value_counts_once(strict: RunningServer, lengths: bytes) -> None:
+    app = seen(strict.port, b"POST / HTTP/1.1\r\nHost: t\r\n%s\r\nConnection: close\r\n\r\nabc" % lengths)
+    assert app["body"] == "abc"
+    assert [value for name, value in app["headers"] if name == "content-length"] == ["3"]
+
+
+def test_trailers_are_read_and_dropped(strict: RunningServer) -> None:
+    app = seen(strict.port, CHUNKED_LAST + b"3\r\nabc\r\n0\r\nX-Checksum: 1\r\nContent-Length: 99\r\n\r\n")
+    assert app["body"] == "abc"
+    assert [name for name, _ in app["headers"]] == ["host", "transfer-encoding", "connection"]
+
+
+def test_visible_characters_outside_the_uri_grammar_reach_the_app_as_sent(strict: RunningServer) -> None:
+    app = seen(strict.port, b'GET /a|b{c}^"<>`#f?q=|x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+    assert (app["raw_path"], app["query_string"]) == ('/a|b{c}^"<>`#f', "q=|x")

@@ -139,3 +139,60 @@ def test_a_mismatched_length_is_left_to_h11_which_refuses_it() -> None:
         assert "Content-Length" in str(exc)
     else:
         raise AssertionError("a body shorter than its Content-Length was sent")
+
+
+def test_a_crlf_before_a_request_line_is_ignored_wherever_the_bytes_are_cut() -> None:
+    stream = (
+        b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    for cut in range(len(stream) + 1):
+        for streamed in (False, True):  # after a streamed response h11 keeps its parser
+            proto = HTTP11Protocol(Limits())
+            chunks = [part for part in (stream[:cut], stream[cut:]) if part]
+            targets = []
+            while len(targets) < 2:
+                event = proto.next_event()
+                if event is http11.NEED_DATA:
+                    proto.feed(chunks.pop(0))
+                elif isinstance(event, http11.RequestHead):
+                    targets.append(event.target)
+                elif event is http11.END_OF_BODY:
+                    if streamed:
+                        proto.response_head(200, [])
+                        proto.response_end()
+                    else:
+                        proto.response(200, [], b"")
+                    proto.start_next_cycle()
+                else:
+                    assert isinstance(event, http11.Body), (cut, event)
+            assert targets == [b"/a", b"/b"], cut
+
+
+def test_a_second_empty_line_or_a_bare_lf_is_refused() -> None:
+    for stream in (b"\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", b"GET / HTTP/1.1\r\nHost: t\n\n"):
+        proto = HTTP11Protocol(Limits())
+        proto.feed(stream)
+        assert proto.next_event() == http11.Rejected(400, "malformed request")
+
+
+def test_an_unfinished_chunk_line_is_refused_past_its_limit() -> None:
+    for max_header_size, limit in ((64 * 1024, http11.CHUNK_LINE_LIMIT), (1024, 1024)):
+        proto = HTTP11Protocol(Limits(max_header_size=max_header_size))
+        proto.feed(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;")
+        assert isinstance(proto.next_event(), http11.RequestHead)
+        fed = 2
+        while (event := proto.next_event()) is http11.NEED_DATA:
+            assert fed <= limit
+            proto.feed(b"x" * 100)
+            fed += 100
+        assert event == http11.Rejected(400, "malformed request")
+        assert fed <= limit + 100
+
+
+def test_a_trailer_section_unfinished_past_max_header_size_is_431() -> None:
+    proto = HTTP11Protocol(Limits(max_header_size=1024))
+    proto.feed(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ")
+    assert isinstance(proto.next_event(), http11.RequestHead)
+    while (event := proto.next_event()) is http11.NEED_DATA:
+        proto.feed(b"x" * 100)
+    assert event == http11.Rejected(431, "request header fields too large")

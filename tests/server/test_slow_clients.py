@@ -164,10 +164,11 @@ def test_clients_that_never_read_are_closed_at_the_write_deadline() -> None:
             sockets.append(sock)
         conns = server.server.connections
 
-        def blocked() -> int:
-            return sum(c.phase == "write" for c in list(conns))
+        def none_filling() -> bool:  # every stream started, and is blocked on its write or closed
+            started = server.server.state.requests >= CLIENTS
+            return started and all(c.phase == "write" for c in list(conns))
 
-        wait_for(lambda: blocked() == CLIENTS, write_timeout)
+        wait_for(none_filling, 30)
         all_blocked = time.monotonic()
         p99, count = p99_latency(server.url + "/", 1.5)
         wait_for(lambda: len(conns) == 0, write_timeout + 2)

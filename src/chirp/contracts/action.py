@@ -8,6 +8,8 @@ Inputs come from `INPUT_*` environment variables (the action passes its inputs t
 `INPUT_APP`            the app, `module:attr` (empty: `[tool.chirp.check] app` in pyproject)
 `INPUT_DEPLOY`         `true`: judge the production posture (default `true`)
 `INPUT_LIVE`           `true`: also boot the app and probe it over HTTP (`--live`)
+`INPUT_ARTEFACTS`      deployment files or directories, space separated (`--artefact` each)
+`INPUT_URL`            probe this deployed instance instead (`--url`), with `INPUT_CA_FILE`
 `INPUT_FORMAT`         what to print to the log: `github` annotations (default) or any
                        `chirp check --format`
 `INPUT_FAIL_ON`        `error`, `warning` or `info` (default: error; `--deploy` fails on warnings)
@@ -51,7 +53,7 @@ def write_outputs(values: Mapping[str, object]) -> None:
 
 def run_chirp(env: Mapping[str, str]) -> tuple[int, dict[str, object]]:
     """The chirp check: one run, rendered for the log, the step summary, JSON and SARIF."""
-    from chirp.cli_check import build_report, default_app
+    from chirp.cli_check import build_report, project_settings
     from chirp.contracts import output as out
     from chirp.contracts.model import Severity
     from chirp.contracts.render import FORMATS, renderer
@@ -60,14 +62,23 @@ def run_chirp(env: Mapping[str, str]) -> tuple[int, dict[str, object]]:
     if fmt not in FORMATS:
         raise out.UsageError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     fail_on = env.get("INPUT_FAIL_ON", "").strip()
-    app_path = env.get("INPUT_APP", "").strip() or default_app()
+    project_app = project_settings()
+    app_path = env.get("INPUT_APP", "").strip() or project_app
     if not app_path:
         raise out.UsageError("no app given", "set the action's `app` input, e.g. app: myapp:app")
+    from chirp.cli_check import remote_target
+
+    url = env.get("INPUT_URL", "").strip()
+    ca_file = env.get("INPUT_CA_FILE", "").strip() or None
+    remote = remote_target(url, ca_file, None, live=flag(env, "INPUT_LIVE")) if url else None
     report = build_report(
         app_path,
         env=None,
-        deploy=flag(env, "INPUT_DEPLOY", default=True),
+        deploy=flag(env, "INPUT_DEPLOY", default=True) or bool(url),
         live=flag(env, "INPUT_LIVE"),
+        artefacts=env.get("INPUT_ARTEFACTS", "").split() or None,
+        read_artefacts=not url,
+        remote=remote,
         warnings_as_errors=False,
         fail_on=Severity.parse(fail_on) if fail_on else None,
         select=(),

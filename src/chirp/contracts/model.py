@@ -280,3 +280,22 @@ class Report:
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
+
+
+DOCS_URL_ENV = "CHIRP_DOCS_URL"
+_DOCS_ROOT = "docs/reference/"
+
+
+def docs_url(docs: str) -> str | None:
+    """The published page of a rule's `docs` path, when `CHIRP_DOCS_URL` names where the
+    reference is published (set it, or `docs_url` under `[tool.chirp.check]`); else None."""
+    base = os.environ.get(DOCS_URL_ENV, "").strip().rstrip("/")
+    if not base or "://" in docs:
+        return docs if "://" in docs else None
+    return f"{base}/{docs.removeprefix(_DOCS_ROOT)}"
+
+
+def docs_hint(rule_id: str, docs: str) -> str:
+    """Where to read about a rule, valid anywhere a report travels (a PR comment, an installed
+    package): the published page, or the `--explain` command that prints it."""
+    return docs_url(docs) or f"chirp check --explain {rule_id}"

@@ -6,7 +6,6 @@ The built-in registry is assembled on first use and cached, so importing chirp (
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
@@ -19,10 +18,12 @@ class RuleRegistry:
 
     def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self._rules: dict[str, Rule] = {}
+        self._origins: dict[str, str] = {}
         for item in rules:
             self.add(item)
 
-    def add(self, item: Rule) -> Rule:
+    def add(self, item: Rule, origin: str = "chirp") -> Rule:
+        """Register `item`; `origin` says who ships it (`chirp`, or a pack's `distribution version`)."""
         if not isinstance(item, Rule):
             raise ConfigurationError("rule", item, "pass a chirp.contracts.Rule (or use the @rule decorator)")
         if item.id in self._rules:
@@ -30,7 +31,11 @@ class RuleRegistry:
                 "Rule.id", item.id, "a rule with this id is already registered; pick another id"
             )
         self._rules[item.id] = item
+        self._origins[item.id] = origin
         return item
+
+    def origin(self, rule_id: str) -> str:
+        return self._origins.get(rule_id, "chirp")
 
     def register(
         self, id: str, *, title: str, severity: Mapping[str, Level], hint: str, tags: Iterable[str] = ("app",)
@@ -60,11 +65,11 @@ class RuleRegistry:
     def categories(self) -> list[str]:
         return sorted({r.category for r in self._rules.values()})
 
-    def suggest(self, rule_id: str) -> list[str]:
-        return difflib.get_close_matches(rule_id, list(self._rules), n=3, cutoff=0.6)
-
     def copy(self) -> RuleRegistry:
-        return RuleRegistry(self._rules.values())
+        out = RuleRegistry()
+        for item in self._rules.values():
+            out.add(item, self.origin(item.id))
+        return out
 
 
 @functools.cache
@@ -73,3 +78,22 @@ def builtin_registry() -> RuleRegistry:
     from chirp.contracts.rules import builtin_rules
 
     return RuleRegistry(builtin_rules())
+
+
+@functools.cache
+def installed_registry() -> RuleRegistry:
+    """The built-in rules and those of every installed rule pack (`chirp.rules` entry points)."""
+    from chirp.contracts.packs import installed
+
+    packs = installed()
+    if not packs:
+        return builtin_registry()
+    registry = builtin_registry().copy()
+    for item, origin in packs:
+        if item.id in registry:
+            raise ConfigurationError(
+                f"rule pack {origin}", item.id,
+                f"the id is taken by {registry.origin(item.id)}; the pack must use ids of its own",
+            )  # fmt: skip
+        registry.add(item, origin)
+    return registry

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from chirp.contracts.model import Finding, Location, Report, Rule, Severity
-from chirp.contracts.project import find_upward, read_toml
-from chirp.contracts.registry import RuleRegistry, builtin_registry
+from chirp.contracts.policy import Policy
+from chirp.contracts.project import check_settings, find_upward, read_toml
+from chirp.contracts.registry import RuleRegistry, installed_registry
 from chirp.contracts.snapshot import Snapshot
 from chirp.contracts.suppress import Suppression, apply, check_overrides, effective_level, from_pyproject
-from pounce.errors import ConfigurationError
+from pounce.errors import ConfigurationError, did_you_mean
 
 ENGINE_RULES = ("suppression.expired", "suppression.unused", "contracts.rule_error")
 
@@ -39,28 +40,39 @@ def check_app(
     registry: RuleRegistry | None = None,
     live: Any = None,
     server: Any = None,
+    artefacts: Any = None,
+    remote: bool = False,
 ) -> Report:
     """Check a chirp `App`; `deploy=True` judges its production posture with warnings as errors.
 
     `server` is the `ServerConfig` the launching command will serve with; without it the
     settings found beside the app (pounce.toml, `[tool.pounce]`) are used, else those the
     AppConfig implies. `live` is what `--live` observed (`chirp.contracts.live.observe.LiveRun`);
-    with it the `live.*` rules run too.
+    with it the `live.*` rules run too. `artefacts` are the deployment files read
+    (`chirp.contracts.artefacts.model.Artefacts`); when there are any, the artefact rules run.
+    `remote` (`chirp check --url`): only the `live.*` rules run, on what a deployed instance showed.
     """
     started = time.perf_counter()
     pyproject = find_upward(getattr(app.site, "file", None), "pyproject.toml")
     server_file = None if server is not None else server_settings_file(app, pyproject)
-    snap = Snapshot.of_app(app, env=env, deploy=deploy, server=server, server_file=server_file, live=live)
-    registry = registry or builtin_registry()
-    rules = all_rules(registry, app.contract_rules, "app")
+    snap = Snapshot.of_app(
+        app, env=env, deploy=deploy, server=server, server_file=server_file, live=live, artefacts=artefacts
+    )
+    registry = registry or installed_registry()
+    rules = [] if remote else all_rules(registry, app.contract_rules, "app")
     if live is not None:
         rules.extend(registry.with_tag("live"))
+    if artefacts is not None and artefacts.files:
+        rules.extend(registry.with_tag("artefact"))
     suppressions = list(app.suppressions) + from_pyproject(pyproject)
+    policy = project_policy(pyproject)
+    known = [*registry, *app.contract_rules]
+    policy.enforce(known, select, ignore, [s.rule_id for s in suppressions])
     level = fail_level(deploy or warnings_as_errors, fail_on)
     return run(
         snap,
         rules,
-        overrides=app.severity_overrides,
+        overrides=policy.overrides(app.severity_overrides, {r.id: r for r in known}),
         suppressions=suppressions,
         select=select,
         ignore=ignore,
@@ -73,9 +85,22 @@ def check_app(
 
 def check_names(app: Any, select: Sequence[str], ignore: Sequence[str]) -> None:
     """Raise for a `--select`/`--ignore` name that is no rule or category, built-in or the app's."""
-    registry = builtin_registry()
+    registry = installed_registry()
     rules = all_rules(registry, app.contract_rules, "app") + registry.with_tag("live")
+    rules += registry.with_tag("artefact")
     selected(rules, select, ignore, {r.id for r in registry} | {r.category for r in registry})
+    pyproject = find_upward(getattr(app.site, "file", None), "pyproject.toml")
+    project_policy(pyproject).enforce([*registry, *app.contract_rules], select, ignore, ())
+
+
+def project_policy(pyproject: Path | None) -> Policy:
+    """The organisation policy named in `[tool.chirp.check]`, or none."""
+    settings = check_settings(pyproject)
+    if "policy" not in settings:
+        return Policy()
+    from chirp.contracts.policy import load
+
+    return load(pyproject, settings)
 
 
 def fail_level(warnings_as_errors: bool, fail_on: Severity | None) -> Severity:
@@ -114,8 +139,9 @@ def selected(
     cats = {r.category for r in rules}
     for name in (*select, *ignore):
         if name not in ids and name not in cats:
+            close = did_you_mean(name, ids | cats)
             raise ConfigurationError(
-                "--select/--ignore", name, "no rule or category has this name; see --list-rules"
+                "--select/--ignore", name, f"no rule or category has this name; {close or 'see --list-rules'}"
             )
 
     def hit(r: Rule, names: Sequence[str]) -> bool:

@@ -23,9 +23,11 @@ from pounce.workers import worker_count
 if TYPE_CHECKING:
     from chirp.app import MiddlewareEntry
     from chirp.config import AppConfig
+    from chirp.contracts.artefacts.model import Artefacts
     from chirp.contracts.live.observe import LiveRun
     from chirp.routing import Route
     from pounce.config import ServerConfig
+    from pounce.tls import TLSSettings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -52,6 +54,7 @@ class Snapshot:
     app_site: Location | None = None
     features: frozenset[str] = frozenset()
     live: LiveRun | None = None
+    artefacts: Artefacts | None = None
     _claims: Callable[[str], Sequence[Any]] = field(default=_no_claims, repr=False, compare=False)
 
     @classmethod
@@ -65,12 +68,14 @@ class Snapshot:
         server_site: Location | None = None,
         server_file: Path | None = None,
         live: LiveRun | None = None,
+        artefacts: Artefacts | None = None,
     ) -> Snapshot:
         """Snapshot a chirp `App`; `deploy=True` gives the production-posture view.
 
         `server` is what the launching command will really serve with. Without it, the settings
         are those a launch would resolve: what the config implies, under `server_file`
-        (pounce.toml or `[tool.pounce]`) when there is one. `live` carries what `--live` observed.
+        (pounce.toml or `[tool.pounce]`) when there is one. `live` carries what `--live` observed,
+        `artefacts` the deployment files `chirp check` read.
         """
         own_env = check_env(env or app.config.env)
         view_env = "production" if deploy else own_env
@@ -97,6 +102,7 @@ class Snapshot:
             app_site=Location.of(app.site),
             features=_features(app),
             live=live,
+            artefacts=artefacts,
             _claims=app.router.claims,
         )
 
@@ -137,11 +143,18 @@ class Snapshot:
 
     def tls_setting(self) -> tuple[str | None, str | None, Location | None]:
         """(certfile, keyfile, where they were configured): the server's, which is what serves."""
+        settings, where = self.tls_config()
+        if settings is None:
+            return None, None, None
+        return settings.ssl_certfile, settings.ssl_keyfile, where
+
+    def tls_config(self) -> tuple[TLSSettings | None, Location | None]:
+        """Every TLS setting (the server config's, else the AppConfig's) and where it was set."""
         if self.server is not None:
-            return self.server.ssl_certfile, self.server.ssl_keyfile, self.setting_location
+            return self.server, self.setting_location
         if self.config is not None:
-            return self.config.ssl_certfile, self.config.ssl_keyfile, self.config_location
-        return None, None, None
+            return self.config, self.config_location
+        return None, None
 
     @property
     def setting_location(self) -> Location | None:
@@ -215,6 +228,6 @@ def _features(app: Any) -> frozenset[str]:
     ):
         found.add("in_process_backplane")
     # /_chirp/live is mounted on every app; only an app that uses the signal bus counts.
-    if getattr(app, "uses_realtime", False) or getattr(app, "live_enabled", False):
+    if getattr(app, "uses_realtime", False):
         found.update({"realtime", "inline_scripts"})
     return frozenset(found)

@@ -9,11 +9,15 @@ limiter or the queue still shows up in metrics and traces, and compression sees 
 response only. Each wrapper passes lifespan and worker scopes straight through.
 
 Optional dependencies (prometheus-client, OpenTelemetry, sentry-sdk, redis) are imported only
-by the feature that needs them, and only when it is enabled.
+by the feature that needs them, and only when it is enabled. `check_features` runs in the
+launching process before anything listens or forks, so a missing extra or a DSN that does not
+parse is one configuration error there; `build_features` runs in each worker after the fork,
+where exporters and clients (threads, connections) must be created.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pounce.asgi import ASGIApp
@@ -26,16 +30,19 @@ __all__ = [
     "ServerObserver",
     "apply_features",
     "build_features",
+    "check_features",
     "enabled_features",
 ]
 
 
 @dataclass
 class Features:
-    """The app wrapped in its features, and the features the server must keep informed."""
+    """The app wrapped in its features, the features the server must keep informed, and what
+    it calls once it has stopped serving (sending the spans and events still queued)."""
 
     app: ASGIApp
     observers: list[ServerObserver] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
 
 def enabled_features(config: ServerConfig) -> list[str]:
@@ -56,6 +63,22 @@ def enabled_features(config: ServerConfig) -> list[str]:
     return names
 
 
+def check_features(config: ServerConfig) -> None:
+    """Raise the ConfigurationError an enabled feature would raise when built, without building it."""
+    if config.metrics_enabled:
+        from pounce.features.metrics import require_client
+
+        require_client()
+    if config.otel_endpoint is not None:
+        from pounce.features.tracing import exporter_class
+
+        exporter_class(config)
+    if config.sentry_dsn is not None:
+        from pounce.features.errors import load_sdk
+
+        load_sdk(config)
+
+
 def apply_features(app: ASGIApp, config: ServerConfig) -> ASGIApp:
     """Wrap `app` in every operations feature `config` enables."""
     return build_features(app, config).app
@@ -64,11 +87,13 @@ def apply_features(app: ASGIApp, config: ServerConfig) -> ASGIApp:
 def build_features(app: ASGIApp, config: ServerConfig) -> Features:
     """Wrap `app` in every operations feature `config` enables; note which observe the server."""
     observers: list[ServerObserver] = []
+    closers: list[Callable[[], None]] = []
     wrapped = app
     if config.sentry_dsn is not None:
         from pounce.features.errors import SentryCapture
 
-        wrapped = SentryCapture.from_config(wrapped, config)
+        wrapped = sentry = SentryCapture.from_config(wrapped, config)
+        closers.append(sentry.close)
     if config.compression:
         from pounce.features.compression import Compression
 
@@ -84,7 +109,8 @@ def build_features(app: ASGIApp, config: ServerConfig) -> Features:
     if config.otel_endpoint is not None:
         from pounce.features.tracing import Tracing
 
-        wrapped = Tracing.from_config(wrapped, config)
+        wrapped = tracing = Tracing.from_config(wrapped, config)
+        closers.append(tracing.close)
     if config.metrics_enabled:
         from pounce.features.metrics import Metrics
 
@@ -94,4 +120,4 @@ def build_features(app: ASGIApp, config: ServerConfig) -> Features:
         from pounce.features.info import InfoEndpoint
 
         wrapped = InfoEndpoint(wrapped, config)
-    return Features(wrapped, observers)
+    return Features(wrapped, observers, closers)

@@ -62,6 +62,16 @@ def add_collector(collector: Any) -> None:
         _collectors.append(collector)
 
 
+def require_client() -> None:
+    """A missing extra fails at startup, not at the first scrape."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "metrics_enabled", True, "install the metrics extra: pip install 'chirp-pounce[metrics]'"
+        ) from None
+
+
 def route_of(scope: Scope) -> str:
     route = scope.get("chirp.route") or scope.get("route")
     return route if isinstance(route, str) else UNROUTED
@@ -86,12 +96,7 @@ class Metrics:
 
     @classmethod
     def from_config(cls, app: ASGIApp, config: ServerConfig) -> Metrics:
-        try:  # a missing extra fails at startup, not at the first scrape
-            import prometheus_client  # noqa: F401
-        except ImportError:
-            raise ConfigurationError(
-                "metrics_enabled", True, "install the metrics extra: pip install 'chirp-pounce[metrics]'"
-            ) from None
+        require_client()
         return cls(
             app,
             path=config.metrics_path,

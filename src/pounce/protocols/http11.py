@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 import h11
+from h11._receivebuffer import ReceiveBuffer
 
-from pounce.protocols.headers import date_header, illegal_field
+from pounce.protocols.headers import FIELD_VALUE, date_header, illegal_field, valid_host
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -30,7 +31,7 @@ class Limits:
 @dataclass(slots=True)
 class RequestHead:
     method: bytes
-    target: bytes
+    target: bytes  # path and query (an absolute-form target is reduced to them), or b"*"
     headers: Headers
     http_version: bytes
     expects_continue: bool = False
@@ -90,10 +91,12 @@ def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts |
         return Rejected(431, "too many request header fields")
     size = 0
     content_length: int | None = None
-    chunked = expects_continue = upgrade = connection_upgrade = close = has_length = False
+    chunked = expects_continue = upgrade = connection_upgrade = close = has_length = bad_host = False
     for name, value in headers:
         size += len(name) + len(value) + 4
-        if name == b"content-length":
+        if name == b"host":
+            bad_host = not valid_host(value)
+        elif name == b"content-length":
             has_length = True
             content_length = int(value) if value.isdigit() else None
         elif name == b"transfer-encoding":
@@ -108,11 +111,127 @@ def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts |
             close = close or b"close" in tokens
     if size > limits.max_header_size:
         return Rejected(431, "request header fields too large")
+    if bad_host:  # RFC 9110, section 7.2: an invalid Host value is a 400
+        return Rejected(400, "the Host header is not a valid host and port")
     if chunked and has_length:  # two framings: the way requests are smuggled past a proxy
         return Rejected(400, "request has both Content-Length and Transfer-Encoding")
     if content_length is not None and content_length > limits.max_body_size:
         return Rejected(413, "declared Content-Length exceeds max_body_size")
     return HeadFacts(content_length, chunked, expects_continue, upgrade and connection_upgrade, close)
+
+
+def origin_form(method: bytes, target: bytes, headers: Headers) -> bytes | Rejected:
+    """The path and query the app sees for a target in a form other than origin-form
+    (RFC 9112, section 3.2), or why it is refused.
+
+    absolute-form (`http://host/path?query`): path and query come from the target, and its
+    authority takes the place of the Host header in `headers` (section 3.2.2), so what the app
+    checks is the host the client asked for. asterisk-form (`*`) is for OPTIONS only, and reaches
+    the app as the path `*`. authority-form is for CONNECT only: pounce tunnels nothing (501).
+    """
+    if method == b"CONNECT":
+        return Rejected(501, "CONNECT is not supported")
+    if target == b"*":
+        return target if method == b"OPTIONS" else Rejected(400, "the target * is for OPTIONS only")
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        return Rejected(400, "the request target is neither a path nor an http or https URL")
+    end = min(i for i in (rest.find(b"/"), rest.find(b"?"), len(rest)) if i >= 0)
+    authority, path = rest[:end], rest[end:]
+    if authority[:1] in (b"", b":") or not valid_host(authority):  # no empty host, no userinfo
+        return Rejected(400, "the request target's authority is not a valid host and port")
+    for i, (name, _) in enumerate(headers):
+        if name == b"host":  # h11 let through at most one
+            headers[i] = (b"host", authority)
+            break
+    else:
+        headers.insert(0, (b"host", authority))  # HTTP/1.0 needs no Host header
+    return path if path[:1] == b"/" else b"/" + path
+
+
+# Chunk-size lines carry extensions pounce ignores (RFC 9112, section 7.1.1); 4 KiB leaves room
+# for the signatures some upload clients put there and bounds what an endless line buffers.
+CHUNK_LINE_LIMIT = 4096
+
+
+_extract_lines = ReceiveBuffer.maybe_extract_lines
+
+
+class _Lines(ReceiveBuffer):
+    """h11's receive buffer, holding the lines it reads to RFC 9112 where h11 is lenient.
+
+    h11 reads a request head and a trailer section with `maybe_extract_lines` and a chunk-size
+    line with `maybe_extract_next_line`; the checks here see each of them once, as h11 cuts
+    them out, so no byte is scanned twice. This buffer is the one internal of h11 that pounce
+    relies on; tests/server/test_http11.py holds every check to its behaviour.
+    """
+
+    def __init__(self, max_chunk_line: int) -> None:
+        super().__init__()
+        self.max_chunk_line = max_chunk_line
+        self.before_request_line = True  # set again for each request on the connection
+        self.head: list[bytearray] = []  # the last head's lines: a refused one's tell its status
+
+    def maybe_extract_lines(self) -> list[bytearray] | None:
+        data = self._data  # one bytearray, which h11 cuts each head from the front of
+        size = len(data)
+        if not size:  # the common wait for a request
+            return None
+        lines = _extract_lines(self)
+        if lines is None:
+            return None
+        taken = size - len(data)
+        if self.before_request_line:
+            self.before_request_line = False
+            if not lines and taken == 2:  # one CRLF before a request line is ignored (section 2.2)
+                return self.maybe_extract_lines()
+        if lines:
+            joined = b"\r\n".join(lines)
+            # h11 also ends a line at a bare LF, where a CRLF-only parser in front of pounce would
+            # not: the two would disagree on where a field or the message ends (sections 2.2, 11.2).
+            if taken != len(joined) + 4:
+                raise h11.LocalProtocolError("a line ends in a bare LF")
+            # A line that starts with whitespace continues the one before it (obs-fold), which
+            # h11 would join to it: refused instead (section 5.2).
+            if joined.find(b"\n ") >= 0 or joined.find(b"\n\t") >= 0:
+                raise h11.LocalProtocolError("a field line is folded (obs-fold)")
+        elif taken != 2:
+            raise h11.LocalProtocolError("a line ends in a bare LF")
+        self.head = lines
+        return lines
+
+    def maybe_extract_next_line(self) -> bytearray | None:
+        line = super().maybe_extract_next_line()
+        if line is None:
+            if len(self) > self.max_chunk_line:  # all that is buffered is one unfinished chunk line
+                raise h11.LocalProtocolError("chunk line too long")
+            return None
+        # h11 skips everything after the ";" up to the CRLF, a bare CR or NUL included
+        if len(line) > self.max_chunk_line or line.translate(None, FIELD_VALUE) != b"\r\n":
+            raise h11.LocalProtocolError("chunk line too long or with a control character")
+        return line
+
+    def is_next_line_obviously_invalid_request_line(self) -> bool:
+        # what h11 checks (a request line starts with a visible character), except that a CR
+        # whose LF is still on its way may be the empty line ignored before a request line
+        data = self._data
+        return bool(data) and data[0] < 0x21 and not (self.before_request_line and data == b"\r")
+
+
+def transfer_coding_status(lines: list[bytearray]) -> int:
+    """The status for a request whose Transfer-Encoding h11 refused (it takes `chunked` alone).
+
+    501 for a coding pounce does not know ahead of a final `chunked` (RFC 9112, section 6.1);
+    400 when `chunked` is not the last coding, so the body's length cannot be known, or comes
+    twice (section 6.3).
+    """
+    codings: list[bytes] = []
+    for line in lines[1:]:
+        name, _, value = bytes(line).partition(b":")
+        if name.lower() == b"transfer-encoding":
+            codings += [coding.strip().lower() for coding in value.split(b",") if coding.strip()]
+    unknown_then_chunked = len(codings) > 1 and codings[-1] == b"chunked" and codings.count(b"chunked") == 1
+    return 501 if unknown_then_chunked else 400
 
 
 _PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -136,11 +255,19 @@ class HTTP11Protocol:
     def __init__(self, limits: Limits, server_header: bytes = b"pounce") -> None:
         self._limits = limits
         self._server_header = server_header
-        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_size)
+        self._lines = _Lines(min(CHUNK_LINE_LIMIT, limits.max_header_size))
+        self._conn = self._parser()
         self._body_received = 0
         self._head_request = False
         self._client_keep_alive = True  # HTTP/1.1 without `Connection: close`
         self._written_whole: bool | None = None  # set once a whole response is written: keep-alive
+
+    def _parser(self) -> h11.Connection:
+        """A fresh h11 parser that reads from this connection's `_Lines` buffer, taking over
+        whatever it holds."""
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.max_header_size)
+        conn._receive_buffer = self._lines
+        return conn
 
     # -- input -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -161,6 +288,8 @@ class HTTP11Protocol:
             event = self._conn.next_event()
         except h11.RemoteProtocolError as exc:
             status = exc.error_status_hint
+            if status == 501:  # the one status h11 gives a Transfer-Encoding other than chunked
+                status = transfer_coding_status(self._lines.head)
             reason = "request header fields too large" if status == 431 else "malformed request"
             return Rejected(status, reason)
         if event is h11.NEED_DATA:
@@ -179,13 +308,22 @@ class HTTP11Protocol:
         return PEER_CLOSED
 
     def _on_request(self, event: h11.Request) -> Event:
+        http_version = bytes(event.http_version)
+        if http_version != b"1.1" and http_version != b"1.0":  # h11 parses any HTTP/<digit>.<digit>
+            return Rejected(505, f"HTTP/{http_version.decode()} is not supported; use HTTP/1.1")
         headers = list(event.headers)
         target = bytes(event.target)
+        method = bytes(event.method)
         facts = inspect_head(self._limits, target, headers)
         if isinstance(facts, Rejected):
             return facts
-        method = bytes(event.method)
-        http_version = bytes(event.http_version)
+        if facts.chunked and http_version == b"1.0":  # framing an HTTP/1.0 peer cannot mean (section 6.1)
+            return Rejected(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if target[:1] != b"/" or method == b"CONNECT":
+            path = origin_form(method, target, headers)
+            if isinstance(path, Rejected):
+                return path
+            target = path
         self._head_request = method == b"HEAD"
         self._client_keep_alive = http_version == b"1.1" and not facts.close
         return RequestHead(
@@ -193,7 +331,7 @@ class HTTP11Protocol:
             target,
             headers,
             http_version,
-            facts.expects_continue,
+            facts.expects_continue and http_version == b"1.1",  # HTTP/1.0 has no 100 (RFC 9110, 10.1.1)
             facts.content_length,
             facts.chunked,
             facts.websocket_upgrade and method == b"GET",
@@ -341,13 +479,12 @@ class HTTP11Protocol:
         if self._written_whole is None:
             self._conn.start_next_cycle()
         else:  # h11 never saw the response: a fresh parser takes over the pipelined bytes
-            pending, closed = self._conn.trailing_data
-            self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.max_header_size)
-            if pending:
-                self._conn.receive_data(bytes(pending))
+            closed = self._conn.trailing_data[1]
+            self._conn = self._parser()
             if closed:
                 self._conn.receive_data(b"")
             self._written_whole = None
+        self._lines.before_request_line = True
         self._body_received = 0
         self._head_request = False
         self._client_keep_alive = True

@@ -16,7 +16,7 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
-from chirp.contracts.live.observe import Exchange
+from chirp.contracts.live.observe import Exchange, Handshake
 
 MAX_BODY = 1024 * 1024
 STREAM_TYPES = ("text/event-stream",)
@@ -39,6 +39,25 @@ class Target:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # the server under test may use a self-signed cert
         return context
+
+    def handshake(self, maximum: ssl.TLSVersion | None = None, ciphers: str | None = None) -> Handshake:
+        """A TLS handshake offering h2 and http/1.1 (up to `maximum`, with only `ciphers` for
+        TLS 1.2 when given): what the server chose, or why it refused."""
+        context = self._context()
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        if maximum is not None:
+            context.maximum_version = maximum
+        if ciphers is not None:
+            context.set_ciphers(ciphers)
+        try:
+            with (
+                socket.create_connection((self.address, self.port), timeout=self.timeout) as raw,
+                context.wrap_socket(raw, server_hostname=self.address) as tls,
+            ):
+                cipher = tls.cipher()
+                return Handshake(tls.version(), cipher[0] if cipher else None, tls.selected_alpn_protocol())
+        except (OSError, ssl.SSLError) as exc:
+            return Handshake(error=f"{type(exc).__name__}: {exc}")
 
     def _connection(self) -> http.client.HTTPConnection:
         if self.scheme == "https":

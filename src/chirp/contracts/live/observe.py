@@ -49,12 +49,33 @@ class Exchange:
 
 
 @dataclass
+class Handshake:
+    """One TLS handshake with the live server: what was negotiated, or why it failed."""
+
+    version: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    error: str | None = None
+
+
+@dataclass
 class Shutdown:
     """How the server ended after SIGTERM."""
 
     returncode: int | None = None
     seconds: float = 0.0
     killed: bool = False
+
+
+@dataclass
+class TlsObservation:
+    """The certificate a deployed instance presents, and whether a client can trust it."""
+
+    verified: bool
+    error: str | None = None  # why verification failed
+    not_after: str | None = None  # ISO 8601, UTC
+    days_left: float | None = None
+    subject: str = ""
 
 
 @dataclass
@@ -79,6 +100,11 @@ class LiveRun:
     session_site: Any = None
     forced_error_token: str | None = None
     duration_ms: float = 0.0
+    #: TLS probe name -> handshake (see `chirp.contracts.live.probes`; empty without TLS)
+    handshakes: dict[str, Handshake] = field(default_factory=dict)
+    #: a deployed instance (`chirp check --url`) rather than a server booted for the check
+    remote: bool = False
+    tls: TlsObservation | None = None
 
     @property
     def booted(self) -> bool:
@@ -104,6 +130,15 @@ def summary(run: LiveRun) -> dict[str, Any]:
         "ready": run.ready,
         "ready_seconds": run.ready_seconds,
         "duration_ms": run.duration_ms,
+        "remote": run.remote,
+        "tls": None
+        if run.tls is None
+        else {
+            "verified": run.tls.verified,
+            "error": run.tls.error,
+            "not_after": run.tls.not_after,
+            "days_left": run.tls.days_left,
+        },
         "probes": sorted(run.exchanges),
         "skipped": dict(run.skipped),
         "shutdown": None

@@ -13,6 +13,10 @@ Probe names recorded in `LiveRun.exchanges` (the `live.*` rules look them up):
 - `sse <path>`: `/_chirp/live` (and any user event stream) asked for with `Accept-Encoding: gzip`;
 - `error`: the route that raises on purpose (see `chirp.contracts.live.target`).
 
+Over TLS, `LiveRun.handshakes` records `default` (a current client), `tls1.2` (a client that
+stops at TLS 1.2) and `tls1.2-legacy` (a TLS 1.2 client offering only suites without AEAD),
+each offering h2 by ALPN.
+
 Nothing here judges: probes only collect, the rules decide.
 """
 
@@ -21,8 +25,10 @@ from __future__ import annotations
 import gzip
 import re
 import secrets
+import ssl
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from chirp.contracts.live.client import Target
@@ -42,6 +48,7 @@ _SAMPLE = {
     "path": "live-check",
     "str": "live-check",
 }
+LEGACY_SUITES = "ALL:!AESGCM:!CHACHA20:!AESCCM:!ARIAGCM:!aNULL:!eNULL"  # TLS 1.2 without AEAD
 BROWSER_HEADERS = {"Accept": "text/html,*/*;q=0.8", "Accept-Encoding": "gzip"}
 
 
@@ -114,11 +121,13 @@ def run_live(
         run.url = server.url
         port = int(server.url.rsplit(":", 1)[1])
         target = Target(server.url, request_host(app.config.allowed_hosts, port))
-        _wait_ready(run, server, target, app.config.ready_path, deadline)
+        wait_ready(run, server.alive, target, app.config.ready_path, deadline)
         if not server.alive():
             run.boot_error = describe_exit(server.proc.returncode if server.proc else None, server.tail(40))
             return run
-        _probe(run, target, app, error_path)
+        probe(run, target, app, error_path)
+        if target.scheme == "https":
+            handshakes(run, target)
     finally:
         if server.proc is not None:
             code, seconds, killed = server.stop(grace)
@@ -130,8 +139,8 @@ def run_live(
     return run
 
 
-def _wait_ready(run: LiveRun, server: LiveServer, target: Target, path: str, deadline: float) -> None:
-    """Poll the readiness probe until 200, the deadline, or the server dies."""
+def wait_ready(run: LiveRun, alive: Callable[[], bool], target: Target, path: str, deadline: float) -> None:
+    """Poll the readiness probe until 200, the deadline, or the server dies (`alive()` false)."""
     began = time.monotonic()
     delay = 0.02
     while True:
@@ -140,14 +149,23 @@ def _wait_ready(run: LiveRun, server: LiveServer, target: Target, path: str, dea
         if exchange.status == 200:
             run.ready = True
             break
-        if not server.alive() or time.monotonic() + delay >= deadline:
+        if not alive() or time.monotonic() + delay >= deadline:
             break
         time.sleep(delay)  # polling interval between readiness attempts
         delay = min(delay * 2, 0.25)
     run.ready_seconds = round(time.monotonic() - began, 3)
 
 
-def _probe(run: LiveRun, target: Target, app: Any, error_path: str | None) -> None:
+def handshakes(run: LiveRun, target: Target) -> None:
+    """Three TLS handshakes for `live.tls`: the client's default, TLS 1.2 only, and TLS 1.2
+    offering only suites outside the profiles."""
+    run.handshakes["default"] = target.handshake()
+    run.handshakes["tls1.2"] = target.handshake(ssl.TLSVersion.TLSv1_2)
+    run.handshakes["tls1.2-legacy"] = target.handshake(ssl.TLSVersion.TLSv1_2, LEGACY_SUITES)
+
+
+def probe(run: LiveRun, target: Target, app: Any, error_path: str | None, *, mutating: bool = True) -> None:
+    """Send the probes; `mutating=False` sends no POST (a deployed instance's data stays as it is)."""
     config = app.config
     run.exchanges["health.get"] = target.request("GET", config.health_path)
     run.exchanges["health.head"] = target.head(config.health_path)
@@ -182,9 +200,11 @@ def _probe(run: LiveRun, target: Target, app: Any, error_path: str | None) -> No
         "GET", foreign_path, host=FOREIGN_HOST, headers=BROWSER_HEADERS
     )
 
-    mutating = [r for r in app.router.routes if r.mutating]
-    guarded = [r for r in mutating if r.csrf != "exempt"]
-    if guarded:
+    writers = [r for r in app.router.routes if r.mutating]
+    guarded = [r for r in writers if r.csrf != "exempt"]
+    if guarded and not mutating:
+        run.skipped["csrf"] = "not sent to a deployed instance: an unprotected route would act on it"
+    elif guarded:
         route = guarded[0]
         method = next(m for m in ("POST", "PUT", "PATCH", "DELETE") if m in route.methods)
         path = sample_path(route.path)
@@ -199,17 +219,20 @@ def _probe(run: LiveRun, target: Target, app: Any, error_path: str | None) -> No
             },
             body=b"chirp_live_check=1",
         )
-    elif mutating:
+    elif writers:
         run.skipped["csrf"] = 'every mutating route is csrf="exempt" (reported by csrf.exempt)'
     else:
         run.skipped["csrf"] = "the app has no POST/PUT/PATCH/DELETE route"
 
     sockets = [r for r in app.router.routes if r.websocket and r.check_origin][:MAX_WEBSOCKETS]
-    for route in sockets:
-        run.exchanges[f"websocket {route.path}"] = target.websocket_handshake(
-            sample_path(route.path), FOREIGN_ORIGIN
-        )
-    if not sockets:
+    if sockets and not mutating:
+        run.skipped["websocket"] = "not sent to a deployed instance: an unchecked route's handler would run"
+    elif sockets:
+        for route in sockets:
+            run.exchanges[f"websocket {route.path}"] = target.websocket_handshake(
+                sample_path(route.path), FOREIGN_ORIGIN
+            )
+    else:
         run.skipped["websocket"] = "the app has no WebSocket route that checks the Origin"
 
     run.exchanges[f"sse {LIVE_PATH}"] = target.request(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chirp.contracts.model import Finding, Report, Rule
+from chirp.contracts.model import Finding, Report, Rule, docs_hint
 
 SCHEMA = "chirp.check/1"
 
@@ -18,7 +18,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "severity": finding.severity.label if finding.severity else "info",
         "message": finding.message,
         "hint": finding.hint,
-        "docs": finding.docs,
+        "docs": docs_hint(finding.rule_id, finding.docs),
         "location": None if loc is None else {"file": loc.relative(), "line": loc.line},
         "subject": finding.subject,
         "suppressed": None
@@ -35,7 +35,7 @@ def rule_dict(rule: Rule) -> dict[str, Any]:
         "title": rule.title,
         "severity": {env: (s.label if s else None) for env, s in rule.severity.items()},
         "hint": rule.hint,
-        "docs": rule.docs,
+        "docs": docs_hint(rule.id, rule.docs),
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chirp.contracts.model import Finding, Report
+from chirp.contracts.model import Finding, Report, docs_url
 from chirp.contracts.render.text import MARKS, summary
 
 
@@ -31,7 +31,7 @@ def render_markdown(report: Report) -> str:
         message = _cell(f.message) + (
             f" *(suppressed: {_cell(f.suppressed.reason)})*" if f.suppressed else ""
         )
-        lines.append(
-            f"| {mark} | {sev} | [`{f.rule_id}`]({f.docs}) | {message} | {_where(f)} | {_cell(f.hint)} |"
-        )
+        url = docs_url(f.docs)
+        rule = f"[`{f.rule_id}`]({url})" if url else f"`{f.rule_id}`"
+        lines.append(f"| {mark} | {sev} | {rule} | {message} | {_where(f)} | {_cell(f.hint)} |")
     return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chirp.contracts.model import Finding, Report, Rule, Severity
+from chirp.contracts.model import Finding, Report, Rule, Severity, docs_url
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -14,16 +14,20 @@ INFO_URI = "https://pypi.org/project/chirp-pounce/"
 
 def descriptor(rule: Rule) -> dict[str, Any]:
     highest = rule.highest
-    return {
+    url = docs_url(rule.docs)
+    more = f"See [{url}]({url})." if url else f"Run `chirp check --explain {rule.id}`."
+    out: dict[str, Any] = {
         "id": rule.id,
         "name": rule.id.replace(".", "_"),
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.description or rule.title},
-        "help": {"text": rule.hint, "markdown": f"{rule.hint}\n\nSee [{rule.docs}]({rule.docs})."},
-        "helpUri": rule.docs,
+        "help": {"text": rule.hint, "markdown": f"{rule.hint}\n\n{more}"},
         "defaultConfiguration": {"level": LEVELS[highest] if highest else "none"},
         "properties": {"category": rule.category},
     }
+    if url:
+        out["helpUri"] = url  # a URI that resolves, or none at all
+    return out
 
 
 def result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from chirp.contracts.model import Finding, Report, Severity
+from chirp.contracts.model import Finding, Report, Severity, docs_hint
 
 MARKS = {Severity.ERROR: "✗", Severity.WARNING: "▲", Severity.INFO: "·"}
 COLOURS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36"}
@@ -28,7 +28,7 @@ def render_finding(finding: Finding, color: bool) -> list[str]:
     head = f"  {mark} {finding.rule_id}: {message}{_where(finding)}"
     if finding.suppressed is not None:
         head += _paint(f"  [suppressed: {finding.suppressed.reason}]", "2", color)
-    return [head, f"      fix:  {finding.hint}", f"      docs: {finding.docs}"]
+    return [head, f"      fix:  {finding.hint}", f"      docs: {docs_hint(finding.rule_id, finding.docs)}"]
 
 
 def summary(report: Report) -> str:
@@ -44,7 +44,10 @@ def summary(report: Report) -> str:
 
 def live_line(live: dict[str, object]) -> str:
     """One line about the `--live` run: where the server ran and how long it all took."""
-    where = f"served on {live['url']}" if live.get("url") else "server did not start"
+    if live.get("remote"):
+        where = f"probed {live['url']}"
+    else:
+        where = f"served on {live['url']}" if live.get("url") else "server did not start"
     return f"live: {where} ({live.get('posture')} posture), {live.get('duration_ms', 0):.0f} ms"
 
 

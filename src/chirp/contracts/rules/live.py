@@ -426,6 +426,43 @@ def shutdown(snap: Snapshot) -> Iterator[Finding]:
             return
 
 
+@rule(
+    "live.tls",
+    title="TLS negotiated below the chosen profile",
+    severity=levels(W, W, E),
+    hint="Serve with pounce's TLS profile (tls_profile, no ssl_ciphers override) and terminate TLS in pounce, not in front of it.",
+    tags=TAGS,
+)
+def tls(snap: Snapshot) -> Iterator[Finding]:
+    """What clients really get: a current client should get TLS 1.3; a TLS 1.2 client only a
+    suite of the profile (none at all under `modern`); a client offering only suites without
+    AEAD nothing; and HTTP/2 never over a suite on its blocklist (RFC 9113 §9.2.2)."""
+    from pounce.tls import within_profile
+
+    run = _live(snap)
+    settings, where = snap.tls_config()
+    if run is None or not run.handshakes or settings is None:
+        return
+    profile = settings.tls_profile
+    default = run.handshakes.get("default")
+    if default is not None and default.version is not None and default.version != "TLSv1.3":
+        yield Finding(f"a current client negotiated {default.version}, not TLS 1.3", where, "tls_profile")
+    for name in ("tls1.2", "tls1.2-legacy"):
+        shake = run.handshakes.get(name)
+        if shake is None or shake.version is None or shake.cipher is None:
+            continue
+        if not within_profile(profile, shake.version, shake.cipher):
+            yield Finding(
+                f"a {name} client was served {shake.version} with {shake.cipher}, outside the {profile} profile",
+                where,
+                "ssl_ciphers" if settings.ssl_ciphers else "tls_profile",
+            )
+        if shake.alpn == "h2" and name == "tls1.2-legacy":
+            yield Finding(
+                f"HTTP/2 was negotiated over {shake.cipher}, which HTTP/2 forbids", where, "ssl_ciphers"
+            )
+
+
 RULES = (
     boot,
     health,
@@ -440,4 +477,5 @@ RULES = (
     sse_compression,
     debug_page,
     shutdown,
+    tls,
 )

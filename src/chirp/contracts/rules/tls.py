@@ -1,13 +1,28 @@
-"""`tls.*`: certificate and key files the server can load, that belong together and are in date."""
+"""`tls.*`: certificate and key files the server can load, in date, for the right names, served
+with a profile that holds, and client certificates that can be verified."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 
 from chirp.contracts.model import Finding, Severity, everywhere, levels, rule
 from chirp.contracts.snapshot import Snapshot
 
 E, W = Severity.ERROR, Severity.WARNING
+
+
+def _problems(snap: Snapshot, kind: str) -> Iterator[Finding]:
+    """The findings of `pounce.tls.diagnose` that belong to the rule `tls.<kind>`: the same
+    judgement `pounce serve` refuses to start on (its fatal problems)."""
+    from pounce.tls import diagnose
+
+    settings, where = snap.tls_config()
+    if settings is None or not (settings.ssl_certfile or settings.ssl_keyfile):
+        return
+    for problem in diagnose(settings):
+        if problem.rule == kind:
+            yield Finding(problem.message, where, problem.setting, severity=None if problem.fatal else W)
 
 
 @rule(
@@ -19,14 +34,111 @@ E, W = Severity.ERROR, Severity.WARNING
 )
 def files(snap: Snapshot) -> Iterator[Finding]:
     """A bad certificate stops the server from starting (`pounce serve` refuses on the same
-    judgement), or browsers from connecting to it."""
-    from pounce.tls import diagnose
+    judgement), or browsers from connecting to it. Every certificate of the chain counts: an
+    expired intermediate breaks verification as surely as an expired leaf."""
+    yield from _problems(snap, "files")
 
-    certfile, keyfile, where = snap.tls_setting()
-    if not certfile and not keyfile:
+
+@rule(
+    "tls.client_auth",
+    title="Client certificates cannot be verified",
+    severity=everywhere(E),
+    hint="Set ssl_ca_certs to the PEM file of the CA that issues your clients' certificates, with ssl_cert_reqs=required.",
+    tags=("app", "server"),
+)
+def client_auth(snap: Snapshot) -> Iterator[Finding]:
+    """Mutual TLS asks each client for a certificate and verifies it against `ssl_ca_certs`:
+    without that file no client can be verified (`pounce serve` refuses to start), and a CA
+    file with `ssl_cert_reqs=none` suggests a mutual TLS that is not enforced."""
+    yield from _problems(snap, "client_auth")
+
+
+@rule(
+    "tls.profile",
+    title="TLS below the chosen profile",
+    severity=levels(W, W, E),
+    hint="Remove ssl_ciphers (the profile's suites are the safe default) and use a P-256/P-384 ECDSA or 2048-bit+ RSA certificate the profile accepts.",
+    tags=("app", "server"),
+)
+def profile(snap: Snapshot) -> Iterator[Finding]:
+    """The profile (`tls_profile`, Mozilla's intermediate or modern) is what clients may expect:
+    an `ssl_ciphers` override that admits CBC, static-RSA or other suites outside it weakens
+    every connection, and one on HTTP/2's blocklist turns HTTP/2 off; a certificate key the
+    profile does not list (RSA under modern, P-521) fails clients it targets."""
+    from pounce.tls import PROFILES, below_profile, cipher_context, h2_blocklisted, key_kind, load_pair
+
+    settings, where = snap.tls_config()
+    if settings is None or not settings.ssl_certfile:
         return
-    for problem in diagnose(certfile, keyfile):
-        yield Finding(problem.message, where, problem.setting, severity=None if problem.fatal else W)
+    chosen = PROFILES[settings.tls_profile]
+    if settings.ssl_ciphers:
+        extra = below_profile(settings)
+        if extra:
+            yield Finding(
+                f"ssl_ciphers admits {', '.join(extra)}, outside the {chosen.name} profile",
+                where,
+                "ssl_ciphers",
+            )
+        blocked = h2_blocklisted(cipher_context(settings))
+        if blocked:
+            yield Finding(
+                f"ssl_ciphers admits {', '.join(blocked)}, on HTTP/2's blocklist (RFC 9113 §9.2.2): "
+                "HTTP/2 is not offered",
+                where,
+                "ssl_ciphers",
+            )
+    cert, _, _ = load_pair(settings.ssl_certfile, settings.ssl_keyfile, settings.ssl_keyfile_password)
+    if cert is not None:
+        kind = key_kind(cert.public_key())
+        if kind not in chosen.certificate_keys:
+            yield Finding(
+                f"the certificate's {kind} key is not one the {chosen.name} profile accepts "
+                f"({', '.join(chosen.certificate_keys)})",
+                where,
+                "ssl_certfile",
+            )
+
+
+@rule(
+    "tls.hostname",
+    title="Certificate does not cover the host names",
+    severity=levels(W, W, E),
+    hint="Issue the certificate with a subjectAltName for every name in allowed_hosts (and the bind host name).",
+    tags=("app", "server"),
+)
+def hostname(snap: Snapshot) -> Iterator[Finding]:
+    """A browser refuses a certificate whose subjectAltName does not name the host it asked
+    for (the subject's CN no longer counts). The names are the app's `allowed_hosts` and a
+    bind `host` given as a name."""
+    from pounce.tls import load_pair, uncovered_hosts
+
+    settings, where = snap.tls_config()
+    if settings is None or not settings.ssl_certfile:
+        return
+    hosts = list(snap.config.allowed_hosts) if snap.config is not None else []
+    bind = snap.server.host if snap.server is not None else None
+    if bind and bind != "localhost" and not _is_address(bind):
+        hosts.append(bind)
+    if not hosts:
+        return
+    cert, _, _ = load_pair(settings.ssl_certfile, settings.ssl_keyfile, settings.ssl_keyfile_password)
+    if cert is None:
+        return
+    missing = uncovered_hosts(cert, hosts)
+    if missing:
+        yield Finding(
+            f"the certificate in {settings.ssl_certfile!r} does not cover {', '.join(missing)}",
+            where,
+            "ssl_certfile",
+        )
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @rule(
@@ -38,15 +150,15 @@ def files(snap: Snapshot) -> Iterator[Finding]:
 )
 def weak_key(snap: Snapshot) -> Iterator[Finding]:
     """Short keys and SHA-1/MD5 signatures can be broken or are rejected by current browsers."""
-    certfile, keyfile, where = snap.tls_setting()
-    if not certfile or not keyfile:
+    settings, where = snap.tls_config()
+    if settings is None or not settings.ssl_certfile or not settings.ssl_keyfile:
         return
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
     from pounce.tls import load_pair
 
-    cert, _, _ = load_pair(certfile, keyfile)
+    cert, _, _ = load_pair(settings.ssl_certfile, settings.ssl_keyfile, settings.ssl_keyfile_password)
     if cert is None:
         return
     public = cert.public_key()
@@ -61,4 +173,4 @@ def weak_key(snap: Snapshot) -> Iterator[Finding]:
         yield Finding(f"the certificate is signed with {algorithm.name.upper()}", where, "ssl_certfile")
 
 
-RULES = (files, weak_key)
+RULES = (files, client_auth, profile, hostname, weak_key)

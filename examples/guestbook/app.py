@@ -74,7 +74,7 @@ async def add_entry(name: str, message: str) -> dict[str, Any]:
     """Store an entry and tell every open page about it (SSE on the `guestbook` topic)."""
     assert app.database is not None
     row = await app.database.fetch_one(
-        "INSERT INTO guestbook_entries (name, message) VALUES (%s, %s) RETURNING id, name, message",
+        "INSERT INTO guestbook_entries (name, message) VALUES (?, ?) RETURNING id, name, message",
         (name, message),
     )
     assert row is not None
@@ -150,12 +150,12 @@ async def entry(request: Request, entry_id: int) -> dict[str, Any] | None:
     """One entry as JSON; a missing one is 404 (None from a GET). DELETE answers 204."""
     assert app.database is not None
     if request.method == "DELETE":
-        deleted = await app.database.execute("DELETE FROM guestbook_entries WHERE id = %s", (entry_id,))
+        deleted = await app.database.execute("DELETE FROM guestbook_entries WHERE id = ?", (entry_id,))
         if not deleted:
             raise HTTPError(404, f"no entry {entry_id}")
         return None
     return await app.database.fetch_one(
-        "SELECT id, name, message FROM guestbook_entries WHERE id = %s", (entry_id,)
+        "SELECT id, name, message FROM guestbook_entries WHERE id = ?", (entry_id,)
     )
 
 

@@ -1,9 +1,10 @@
 """Run the Autobahn|Testsuite fuzzing client against pounce's WebSocket echo app.
 
-Run: python benchmarks/autobahn.py [--quick] [--wstest PATH]
-`--quick` skips the slow cases 9.*, 12.* and 13.* (the full suite takes several minutes).
-Writes the HTML/JSON report under benchmarks/autobahn-report/ and prints the verdict
-counts; exits 1 if any case is neither OK, NON-STRICT nor INFORMATIONAL.
+Run: python benchmarks/autobahn.py [--quick] [--chirp] [--wstest PATH]
+`--quick` skips the slow cases 9.*, 12.* and 13.* (the full suite takes several minutes);
+`--chirp` targets the echo written as a chirp `@app.websocket` route instead of the raw
+ASGI one. Writes the HTML/JSON report under benchmarks/autobahn-report/ and prints the
+verdict counts; exits 1 if any case is neither OK, NON-STRICT nor INFORMATIONAL.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ PASSING = {"OK", "NON-STRICT", "INFORMATIONAL"}
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--chirp", action="store_true", help="target the chirp WebSocket route")
     parser.add_argument("--wstest", default="/work/shared/tools/wstest")
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen(pounce_command("ws_echo:app", port), cwd=HERE)
+    target = "ws_echo_chirp:app" if args.chirp else "ws_echo:app"
+    server = subprocess.Popen(pounce_command(target, port), cwd=HERE)
     outdir = HERE / "autobahn-report"  # not committed; docs/autobahn.md keeps the summary
     try:
         wait_for(port)

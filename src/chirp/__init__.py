@@ -26,6 +26,7 @@ from chirp.responses import (
     Response,
     StreamingResponse,
 )
+from chirp.websocket import WebSocket, WebSocketDisconnect
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,8 @@ __all__ = [
     "Session",
     "SessionMiddleware",
     "StreamingResponse",
+    "WebSocket",
+    "WebSocketDisconnect",
     "__version__",
     "csrf_token",
     "secure_stack",

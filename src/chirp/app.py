@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from chirp.config import AppConfig, SourceSite, caller_site
-from chirp.errors import HTTPError
+from chirp.errors import ConfigurationError, HTTPError
 from chirp.health import HealthCheck, is_draining, run_checks, send_probe
 from chirp.middleware.security_headers import SecurityHeadersMiddleware
-from chirp.negotiation import to_response
+from chirp.negotiation import error_response, to_response
 from chirp.request import ClientDisconnected, Request
-from chirp.responses import HTMLResponse, PlainTextResponse, Response
-from chirp.routing import Route, Router
+from chirp.responses import HTMLResponse, Response
+from chirp.routing import CSRF_MODES, Route, Router, check_handler
+from chirp.websocket import INTERNAL_ERROR, POLICY_VIOLATION, WebSocket, WebSocketDisconnect
 from pounce.asgi import Receive, Scope, Send
 from pounce.errors import StartupFailed
 
@@ -109,6 +110,7 @@ class App:
         self.freeze_report: Report | None = None
         self._admitted = False  # the freeze-time contract check passed: requests may be served
         self._entry: Callable[[Request], Awaitable[Response]] | None = None
+        self._ws_entry: Callable[[Request], Awaitable[Response]] | None = None
         self._probes: dict[str, str] = {}
 
     # -- registration ----------------------------------------------------------------------
@@ -117,22 +119,77 @@ class App:
             raise RuntimeError(f"cannot {what} after the app is frozen; register everything before it serves")
 
     def route(
-        self, path: str, methods: tuple[str, ...] | list[str] = ("GET",), name: str | None = None
+        self,
+        path: str,
+        methods: tuple[str, ...] | list[str] = ("GET",),
+        name: str | None = None,
+        *,
+        csrf: str | None = None,
     ) -> Callable[[F], F]:
-        """Register a handler for `path` (`{x}`, `{x:int}`, `{x:float}`, `{x:path}`)."""
+        """Register a handler for `path` (`{x}`, `{x:int}`, `{x:float}`, `{x:uuid}`, `{x:path}`).
+
+        The handler takes the path parameters (and `request`) by name; a template that does not
+        fit the signature is refused here, not at request time. `csrf` overrides
+        CSRFMiddleware's mode for this route: `"token"`, `"origin"` (no token: the browser's
+        Sec-Fetch-Site/Origin must say same-origin) or `"exempt"` (reported by `csrf.exempt`).
+        """
         site = caller_site(2)
+        if csrf is not None and csrf not in CSRF_MODES:
+            raise ConfigurationError(
+                f"route({path!r}, csrf=...)", csrf, f"use one of {', '.join(CSRF_MODES)}"
+            )
 
         def decorator(handler: F) -> F:
             self._ensure_open("add a route")
-            params = inspect.signature(handler).parameters
             route = Route(
                 path=path,
                 methods=frozenset(m.upper() for m in methods),
                 handler=handler,
                 name=name or handler.__name__,
                 site=site,
-                wants=frozenset(params),
+                wants=check_handler(path, handler, ("request",), "route"),
                 is_async=inspect.iscoroutinefunction(handler),
+                csrf=csrf,
+            )
+            self.router.add(route)
+            return handler
+
+        return decorator
+
+    def websocket(self, path: str, name: str | None = None, *, check_origin: bool = True) -> Callable[[F], F]:
+        """Register an async WebSocket handler for `path`; it takes `websocket` and the path parameters.
+
+        The handshake passes through the middleware like a GET (sessions are readable);
+        CSRFMiddleware refuses one whose `Origin` names another site. `check_origin=False`
+        skips that check for this route (reported by `websocket.origin_unchecked`).
+        """
+        site = caller_site(2)
+
+        def decorator(handler: F) -> F:
+            self._ensure_open("add a WebSocket route")
+            if not inspect.iscoroutinefunction(handler):
+                raise ConfigurationError(
+                    f"websocket({path!r})",
+                    getattr(handler, "__qualname__", handler),
+                    "a WebSocket handler must be `async def` (it awaits messages)",
+                )
+            wants = check_handler(path, handler, ("websocket",), "websocket")
+            if "websocket" not in wants:
+                raise ConfigurationError(
+                    f"websocket({path!r})",
+                    getattr(handler, "__qualname__", handler),
+                    "add a `websocket` parameter: the handler talks to the client through it",
+                )
+            route = Route(
+                path=path,
+                methods=frozenset(),
+                handler=handler,
+                name=name or handler.__name__,
+                site=site,
+                wants=wants,
+                is_async=True,
+                websocket=True,
+                check_origin=check_origin,
             )
             self.router.add(route)
             return handler
@@ -249,10 +306,15 @@ class App:
             if not any(isinstance(m.middleware, AllowedHostsMiddleware) for m in self.middleware):
                 hosts = AllowedHostsMiddleware(self.config.allowed_hosts)
                 self.middleware.insert(0, MiddlewareEntry(hosts, None))
-        entry: Callable[[Request], Awaitable[Response]] = self._dispatch
+        self._entry = self._chain(self._dispatch)
+        self._ws_entry = self._chain(self._dispatch_websocket)
+
+    def _chain(self, innermost: CallNext) -> CallNext:
+        """`innermost` wrapped in the middleware, the first registered outermost."""
+        entry = innermost
         for item in reversed(self.middleware):
             entry = _wrap(item.middleware, entry)
-        self._entry = entry
+        return entry
 
     def pounce_defaults(self) -> dict[str, Any]:
         """The server settings this app's config implies; pounce layers its file and flags above."""
@@ -313,12 +375,12 @@ class App:
             self.freeze()  # served without lifespan: check now; a failed check raises every time
         if kind == "http":
             await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
         elif kind == "pounce.worker.startup":
             await self._worker_hooks(self.worker_startup_hooks, scope)
         elif kind == "pounce.worker.shutdown":
             await self._worker_hooks(self.worker_shutdown_hooks, scope)
-        elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         probe = self._probes.get(scope["path"])
@@ -326,6 +388,15 @@ class App:
             await self._probe(probe, scope, send)
             return
         request = Request(scope, receive, self.config.max_request_body_size)
+        # Route before any middleware runs, so a middleware knows the route (CSRF reads its
+        # mode) and a request for no route is answered 404/405 rather than refused by one.
+        try:
+            request.route, request.path_params = self.router.match(request.method, request.path)
+        except HTTPError:
+            pass  # `_dispatch` raises it again, inside the middleware
+        else:
+            request.route_name = request.route.name
+            scope["chirp.route"] = request.route.path  # the route template, for server metrics and traces
         assert self._entry is not None
         try:
             response = await self._entry(request)
@@ -351,37 +422,77 @@ class App:
         )
 
     async def _dispatch(self, request: Request) -> Response:
-        """The innermost step: route, call the handler, negotiate the return value."""
+        """The innermost step: call the matched handler, negotiate the return value."""
         try:
-            route, params = self.router.match(request.method, request.path)
-            request.path_params = params
-            request.route_name = route.name
-            request.scope["chirp.route"] = route.path  # the route template, for server metrics and traces
-            kwargs = {k: v for k, v in params.items() if k in route.wants}
+            if request.route is None:  # no route matched before the middleware: answer 404 or 405
+                request.route, request.path_params = self.router.match(request.method, request.path)
+            route = request.route
+            kwargs = {k: v for k, v in request.path_params.items() if k in route.wants}
             if "request" in route.wants:
                 kwargs["request"] = request
             if route.is_async:
                 result = await route.handler(**kwargs)
             else:
                 result = await anyio.to_thread.run_sync(functools.partial(route.handler, **kwargs))
-            return to_response(result)
+            return to_response(result, request.method)
         except Exception as exc:
             return self._error_response(request, exc)
 
     def _error_response(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPError):
-            response: Response = PlainTextResponse(f"{exc.status} {exc.detail}\n", exc.status)
-            for key, value in exc.headers.items():
-                response.headers[key] = value
-            return response
+            return error_response(request, exc.status, exc.detail, exc.headers)
         if isinstance(exc, ClientDisconnected):
-            return PlainTextResponse("400 client disconnected\n", 400)
-        logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+            return error_response(request, 400, "client disconnected")
+        _unhandled(request, exc)
         if self.config.debug:
             tb = html.escape("".join(traceback.format_exception(exc)))
             page = f"<!doctype html><title>500 {html.escape(type(exc).__name__)}</title><h1>{html.escape(repr(exc))}</h1><pre>{tb}</pre>"
             return HTMLResponse(page, 500)
-        return PlainTextResponse("500 Internal Server Error\n", 500)
+        return error_response(request, 500)
+
+    # -- WebSocket -------------------------------------------------------------------------
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route the handshake, run it through the middleware, then the handler.
+
+        A middleware that answers instead of calling `call_next` refuses the handshake: the
+        connection is closed before it is accepted (pounce answers 403), with the answer's
+        status and text as the close reason.
+        """
+        websocket = WebSocket(scope, receive, send)
+        if (await receive())["type"] != "websocket.connect":
+            return
+        try:
+            websocket.route, websocket.path_params = self.router.match_websocket(websocket.path)
+        except HTTPError as exc:
+            await websocket.close(POLICY_VIOLATION, f"{exc.status} {exc.detail}")
+            return
+        websocket.route_name = websocket.route.name
+        scope["chirp.route"] = websocket.route.path
+        assert self._ws_entry is not None
+        try:
+            response = await self._ws_entry(websocket)
+        except Exception as exc:
+            response = self._error_response(websocket, exc)
+        if not websocket.handled and not websocket.accepted:
+            reason = response.body.decode("utf-8", "replace").strip() or str(response.status)
+            await websocket.close(POLICY_VIOLATION, reason)
+
+    async def _dispatch_websocket(self, request: Request) -> Response:
+        """The innermost step for a handshake: run the handler for the whole connection."""
+        assert isinstance(request, WebSocket) and request.route is not None
+        websocket, route = request, request.route
+        websocket.handled = True
+        kwargs = {k: v for k, v in websocket.path_params.items() if k in route.wants}
+        try:
+            await route.handler(websocket=websocket, **kwargs)
+        except WebSocketDisconnect:
+            pass  # the client left; nothing more to send
+        except Exception as exc:
+            _unhandled(websocket, exc)
+            await websocket.close(INTERNAL_ERROR if websocket.accepted else POLICY_VIOLATION)
+        else:
+            await websocket.close()
+        return Response(b"", 101)
 
     async def _probe(self, kind: str, scope: Scope, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
@@ -489,6 +600,15 @@ def _guess_target(app: App) -> str:
     name = next((k for k, v in vars(module).items() if v is app), "app") if module else "app"
     stem = os.path.splitext(os.path.basename(app.site.file))[0] if app.site else "app"
     return f"{stem}:{name}"
+
+
+def _unhandled(request: Request, exc: Exception) -> None:
+    """Log an error no handler or middleware dealt with (chirp.testing also collects it)."""
+    kind = "WebSocket" if isinstance(request, WebSocket) else request.method
+    logger.error("unhandled error in %s %s", kind, request.path, exc_info=exc)
+    errors = request.scope.get("chirp.errors")
+    if errors is not None:
+        errors.append(exc)
 
 
 def _wrap(middleware: Middleware, call_next: CallNext) -> CallNext:

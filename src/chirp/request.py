@@ -16,6 +16,8 @@ from pounce.asgi import Receive, Scope
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from chirp.routing import Route
+
 
 class ClientDisconnected(Exception):
     """The client went away while its request body was being read."""
@@ -29,10 +31,11 @@ class Request:
         "_cookies",
         "_headers",
         "_query",
+        "_receive",
         "csp_nonce",
         "max_body_size",
         "path_params",
-        "receive",
+        "route",
         "route_name",
         "scope",
         "session",
@@ -41,9 +44,11 @@ class Request:
 
     def __init__(self, scope: Scope, receive: Receive, max_body_size: int = 16 * 1024 * 1024) -> None:
         self.scope = scope
-        self.receive = receive
+        self._receive = receive
         self.max_body_size = max_body_size
         self.path_params: dict[str, Any] = {}
+        #: the matched route (routing runs before any middleware); None for a 404 or 405
+        self.route: Route | None = None
         self.route_name: str | None = None
         self.csp_nonce: str | None = None
         self.session: Any = None
@@ -131,7 +136,7 @@ class Request:
             return
         received = 0
         while True:
-            message = await self.receive()
+            message = await self._receive()
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             chunk = message.get("body", b"")

@@ -22,11 +22,23 @@ def http_date(timestamp: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(timestamp))
 
 
+def add_vary(response: Response, name: str) -> None:
+    """Add `name` to the response's `Vary` header (once; never next to `Vary: *`)."""
+    current = response.headers.get("vary")
+    if current is None:
+        response.headers["vary"] = name
+    elif name.lower() not in {v.strip().lower() for v in current.split(",")} and current.strip() != "*":
+        response.headers["vary"] = f"{current}, {name}"
+
+
 @functools.lru_cache(maxsize=64)
 def _media_type_value(media_type: str) -> bytes:
     """A media type checked and encoded once: most responses share a handful of them."""
     check_header("content-type", media_type)
     return media_type.encode("latin-1")
+
+
+BODYLESS_STATUSES = frozenset({204, 304})
 
 
 class Response:
@@ -94,14 +106,15 @@ class Response:
         raw = self._set_content_type()
         if own_headers:  # a length the app set is replaced by the body's
             raw[:] = [item for item in raw if item[0] != b"content-length"]
-        raw.append((b"content-length", b"%d" % len(self.body)))
+        if self.status not in BODYLESS_STATUSES:  # 204 and 304 carry neither a body nor its length
+            raw.append((b"content-length", b"%d" % len(self.body)))
         return raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = self._finalize_headers()
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        body = b"" if scope.get("method") == "HEAD" else self.body
-        await send({"type": "http.response.body", "body": body})
+        bodyless = scope.get("method") == "HEAD" or self.status in BODYLESS_STATUSES
+        await send({"type": "http.response.body", "body": b"" if bodyless else self.body})
 
 
 class PlainTextResponse(Response):

@@ -1,24 +1,33 @@
-"""The route table: path templates with typed parameters, 404/405, HEAD for GET, url_for."""
+"""The route table: path templates with typed parameters, 404/405, HEAD for GET, url_for.
+
+HTTP and WebSocket routes share one table (and one namespace for `url_for`) but are matched
+separately: a WebSocket handshake never reaches an HTTP handler, and the reverse.
+"""
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from chirp.config import SourceSite
-from chirp.errors import MethodNotAllowed, NotFound
+from chirp.errors import ConfigurationError, MethodNotAllowed, NotFound
 
 _PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?}")
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "str": (r"[^/]+", str),
     "int": (r"-?[0-9]+", int),
     "float": (r"-?[0-9]+(?:\.[0-9]+)?", float),
+    "uuid": (_UUID, uuid.UUID),
     "path": (r".*", str),
 }
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_MODES = ("token", "origin", "exempt")
 
 
 @dataclass(eq=False)
@@ -32,10 +41,19 @@ class Route:
     converters: dict[str, Callable[[str], Any]] = field(default_factory=dict)
     wants: frozenset[str] = frozenset()
     is_async: bool = False
+    #: the route's CSRF mode ("token", "origin" or "exempt"); None: the middleware's own
+    csrf: str | None = None
+    websocket: bool = False
+    #: WebSocket routes: whether the handshake's Origin is verified (by CSRFMiddleware)
+    check_origin: bool = True
 
     @property
     def mutating(self) -> bool:
         return bool(self.methods & MUTATING_METHODS)
+
+    @property
+    def kind(self) -> str:
+        return "websocket" if self.websocket else "http"
 
     def url(self, **params: Any) -> str:
         missing = [n for n in self.converters if n not in params]
@@ -77,13 +95,58 @@ def compile_path(path: str) -> tuple[re.Pattern[str] | None, dict[str, Callable[
     return re.compile(pattern), converters
 
 
+def check_handler(
+    path: str, handler: Callable[..., Any], injected: Collection[str], what: str
+) -> frozenset[str]:
+    """The parameter names `handler` takes, after checking it fits the route `path`.
+
+    Every path parameter must be one of them (or land in `**kwargs`), and every parameter
+    without a default must be a path parameter or one of `injected` (`request`, `websocket`):
+    otherwise the route could only fail at request time. Raises `ConfigurationError` naming
+    the route, the parameter and the fix.
+    """
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{what}({path!r})", handler, "register a function (or another callable with a signature)"
+        ) from None
+    params = signature.parameters
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    name = getattr(handler, "__qualname__", repr(handler))
+    declared = [m.group(1) for m in _PARAM.finditer(path)]
+    for param in declared:
+        if param not in params and not takes_kwargs:
+            raise ConfigurationError(
+                f"{what}({path!r})",
+                f"{name}({', '.join(params)})",
+                f"the handler has no parameter {param!r} for the path parameter {{{param}}}; "
+                f"add {param!r} to its signature or rename the path parameter",
+            )
+    for param in params.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.default is not param.empty:
+            continue
+        if param.kind is param.POSITIONAL_ONLY or (param.name not in declared and param.name not in injected):
+            offered = ", ".join([*(repr(d) for d in declared), *(repr(i) for i in injected)])
+            raise ConfigurationError(
+                f"{what}({path!r})",
+                f"{name}({', '.join(params)})",
+                f"nothing supplies the parameter {param.name!r} (a route passes {offered} by keyword); "
+                f"give it a default, add {{{param.name}}} to the path or remove it",
+            )
+    return frozenset(params) | (frozenset(declared) if takes_kwargs else frozenset())
+
+
 class Router:
-    """Routes in registration order; static paths are looked up in a dict."""
+    """Routes in registration order; static paths are looked up in a dict.
+
+    HTTP and WebSocket routes are kept in separate tables (one namespace for names).
+    """
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
-        self._static: dict[str, list[Route]] = {}
-        self._dynamic: list[Route] = []
+        self._static: dict[str, dict[str, list[Route]]] = {"http": {}, "websocket": {}}
+        self._dynamic: dict[str, list[Route]] = {"http": [], "websocket": []}
         self._by_name: dict[str, Route] = {}
 
     def add(self, route: Route) -> None:
@@ -93,33 +156,28 @@ class Router:
         self.routes.append(route)
         self._by_name[route.name] = route
         if route.regex is None:
-            self._static.setdefault(route.path, []).append(route)
+            self._static[route.kind].setdefault(route.path, []).append(route)
         else:
-            self._dynamic.append(route)
+            self._dynamic[route.kind].append(route)
 
     def claims(self, path: str) -> list[Route]:
-        """Every route whose template matches `path` (for probe and metrics collisions)."""
-        found = list(self._static.get(path, ()))
-        found += [r for r in self._dynamic if r.regex and r.regex.match(path)]
+        """Every HTTP route whose template matches `path` (for probe and metrics collisions)."""
+        found = list(self._static["http"].get(path, ()))
+        found += [r for r in self._dynamic["http"] if r.regex and r.regex.match(path)]
         return found
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]]:
         """The route for this request, or `NotFound` / `MethodNotAllowed` with `Allow`."""
         allowed: set[str] = set()
-        for route in self._static.get(path, ()):
+        for route in self._static["http"].get(path, ()):
             if method in route.methods or (method == "HEAD" and "GET" in route.methods):
                 return route, {}
             allowed |= route.methods
-        for route in self._dynamic:
-            assert route.regex is not None
-            m = route.regex.match(path)
-            if m is None:
+        for route in self._dynamic["http"]:
+            params = _params(route, path)
+            if params is None:
                 continue
             if method in route.methods or (method == "HEAD" and "GET" in route.methods):
-                try:
-                    params = {k: route.converters[k](v) for k, v in m.groupdict().items()}
-                except ValueError:
-                    continue
                 return route, params
             allowed |= route.methods
         if allowed:
@@ -128,9 +186,31 @@ class Router:
             raise MethodNotAllowed(sorted(allowed))
         raise NotFound()
 
+    def match_websocket(self, path: str) -> tuple[Route, dict[str, Any]]:
+        """The WebSocket route for a handshake on `path`, or `NotFound`."""
+        for route in self._static["websocket"].get(path, ()):
+            return route, {}
+        for route in self._dynamic["websocket"]:
+            params = _params(route, path)
+            if params is not None:
+                return route, params
+        raise NotFound()
+
     def url_for(self, name: str, /, **params: Any) -> str:
         try:
             route = self._by_name[name]
         except KeyError:
             raise KeyError(f"no route named {name!r}") from None
         return route.url(**params)
+
+
+def _params(route: Route, path: str) -> dict[str, Any] | None:
+    """The converted parameters when `route` matches `path`; None when it does not."""
+    assert route.regex is not None
+    m = route.regex.match(path)
+    if m is None:
+        return None
+    try:
+        return {k: route.converters[k](v) for k, v in m.groupdict().items()}
+    except ValueError:
+        return None

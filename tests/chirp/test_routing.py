@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import pytest
 
+from chirp import App, AppConfig, ConfigurationError
 from chirp.errors import MethodNotAllowed, NotFound
 from chirp.routing import Route, Router, compile_path
 
@@ -46,7 +50,7 @@ def test_head_matches_get() -> None:
     ("path", "message"),
     [
         ("nope", "must start with '/'"),
-        ("/a/{x:uuid}", "unknown converter 'uuid'"),
+        ("/a/{x:bogus}", "unknown converter 'bogus'"),
         ("/a/{x:path}/b", "must come last"),
         ("/a/{x}/{x}", "appears twice"),
     ],
@@ -71,3 +75,60 @@ def test_duplicate_names_refused() -> None:
     router.add(route("/a", name="same"))
     with pytest.raises(ValueError, match="already exists"):
         router.add(route("/b", name="same"))
+
+
+def test_uuid_parameters_convert_and_build_urls() -> None:
+    router = Router()
+    router.add(route("/orders/{order_id:uuid}", name="order"))
+    value = uuid.UUID("3f2b8c1e-9d4a-4e7b-a1c2-5d6e7f809a1b")
+    matched = router.match("GET", f"/orders/{value}")[1]
+    assert matched == {"order_id": value} and isinstance(matched["order_id"], uuid.UUID)
+    assert router.match("GET", f"/orders/{str(value).upper()}")[1] == {"order_id": value}
+    for bad in ("not-a-uuid", value.hex, f"{value}x"):
+        with pytest.raises(NotFound):
+            router.match("GET", f"/orders/{bad}")
+    assert router.url_for("order", order_id=value) == f"/orders/{value}"
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "message"),
+    [
+        (
+            "/items/{x:int}",
+            "def view(y): ...",
+            r"route\('/items/\{x:int\}'\)='view\(y\)' is invalid: the handler has no parameter 'x' "
+            r"for the path parameter \{x\}; add 'x' to its signature or rename the path parameter",
+        ),
+        (
+            "/items",
+            "def view(request, item): ...",
+            r"route\('/items'\)='view\(request, item\)' is invalid: nothing supplies the parameter 'item' "
+            r"\(a route passes 'request' by keyword\); give it a default, add \{item\} to the path or remove it",
+        ),
+        ("/items/{x}", "def view(x, /): ...", r"nothing supplies the parameter 'x'"),
+    ],
+)
+def test_templates_that_do_not_fit_the_handler_are_refused_at_registration(
+    path: str, source: str, message: str
+) -> None:
+    app = App(AppConfig())
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    with pytest.raises(ConfigurationError, match=message):
+        app.route(path)(namespace["view"])
+    assert app.router.routes == []
+
+
+def test_handlers_with_defaults_or_kwargs_fit() -> None:
+    app = App(AppConfig())
+
+    @app.route("/a/{x:int}")
+    def with_kwargs(**params: Any) -> dict[str, Any]:
+        return params
+
+    @app.route("/b")
+    def with_default(request: Any, page: int = 1) -> int:
+        return page
+
+    assert [r.path for r in app.router.routes] == ["/a/{x:int}", "/b"]
+    assert "x" in app.router.routes[0].wants

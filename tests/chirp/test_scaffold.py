@@ -31,8 +31,8 @@ FULL_FILES = {
     "k8s/deployment.yaml",
     "pyproject.toml",
     "tests/conftest.py",
-    "tests/support.py",
     "tests/test_app.py",
+    "tests/test_served.py",
 }
 
 
@@ -165,7 +165,7 @@ def test_full_project_own_tests_pass(full_project: Path) -> None:
         timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"\b9 passed\b", result.stdout), result.stdout
+    assert re.search(r"\b10 passed\b", result.stdout), result.stdout
 
 
 # -- refusals -----------------------------------------------------------------------------

@@ -8,10 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from chirp import App, AppConfig
+from chirp import App, AppConfig, ConfigurationError
 from chirp.middleware import CSRFMiddleware, SessionMiddleware, csrf_token
 from chirp.middleware.csrf import token_matches
 from chirp.middleware.sessions import Session
+from chirp.testing import TestClient
 from helpers.secure import SECRET, session_cookie, stateless_client
 from helpers.server import serve
 
@@ -277,3 +278,109 @@ def test_token_matches_is_strict() -> None:
     assert not token_matches(token[:-1], secret)
     assert not token_matches("", secret)
     assert not token_matches("\u2603" * 10, secret)
+
+
+# -- routing first, per-route modes, origin mode ------------------------------------------
+
+
+def api_app(**csrf_options: Any) -> App:
+    """A token-mode app with an exempt webhook, an origin-mode API and a GET-only page."""
+    config = AppConfig(secret_key=SECRET, allowed_hosts=("shop.example.com", ".example.com"))
+    app = App(config)
+    app.add_middleware(SessionMiddleware.from_config(config))
+    app.add_middleware(CSRFMiddleware.from_config(config, **csrf_options))
+
+    @app.route("/page")
+    def page() -> str:
+        return "page"
+
+    @app.route("/form", methods=("POST",))
+    def form() -> str:
+        return "form saved"
+
+    @app.route("/api/items", methods=("POST",), csrf="origin")
+    async def create(request: Any) -> dict[str, Any]:
+        return {"created": await request.json()}
+
+    @app.route("/hooks/pay", methods=("POST",), csrf="exempt")
+    def paid() -> str:
+        return "paid"
+
+    app.suppress("csrf.exempt", reason="the payment provider signs its webhook")
+    return app
+
+
+def test_unknown_routes_and_methods_answer_404_and_405_not_403() -> None:
+    with serve(api_app()) as srv, httpx.Client(base_url=srv.url, headers={"host": "shop.example.com"}) as c:
+        wrong_method = c.delete("/page")
+        nowhere = c.post("/nowhere", data={"x": "1"})
+        refused = c.post("/form")
+    assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "GET, HEAD")
+    assert nowhere.status_code == 404
+    assert refused.status_code == 403  # a route that exists is still protected
+
+
+def test_an_exempt_route_needs_no_token() -> None:
+    with serve(api_app()) as srv, httpx.Client(base_url=srv.url, headers={"host": "shop.example.com"}) as c:
+        response = c.post("/hooks/pay", content=b"{}", headers={"origin": "https://payments.example.net"})
+    assert (response.status_code, response.text) == (200, "paid")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"sec-fetch-site": "same-origin"}, 200),
+        ({"sec-fetch-site": "none"}, 200),  # typed into the address bar
+        ({"sec-fetch-site": "same-origin", "origin": "https://evil.example"}, 200),  # Sec-Fetch-Site wins
+        ({"sec-fetch-site": "cross-site", "origin": "https://evil.example"}, 403),
+        ({"sec-fetch-site": "cross-site"}, 403),
+        ({"sec-fetch-site": "same-site", "origin": "https://admin.example.com"}, 200),  # an allowed host
+        ({"sec-fetch-site": "same-site", "origin": "https://example.com.evil.net"}, 403),
+        ({"origin": "https://shop.example.com"}, 200),  # a browser without Sec-Fetch-Site
+        ({"origin": "https://evil.example"}, 403),
+        ({"origin": "null"}, 403),
+        ({}, 200),  # neither header: not a browser, so no victim's cookies
+    ],
+)
+def test_origin_mode_trusts_the_browsers_own_headers(headers: dict[str, str], status: int) -> None:
+    with TestClient(api_app(), base_url="https://shop.example.com", origin=None) as client:
+        response = client.post("/api/items", json={"name": "tea"}, headers=headers)
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json() == {"created": {"name": "tea"}}
+    else:
+        assert "CSRF check failed" in response.text
+
+
+def test_origin_mode_for_the_whole_app_needs_no_session() -> None:
+    app = App(AppConfig(secret_key=SECRET))
+    app.add_middleware(CSRFMiddleware(mode="origin"))
+
+    @app.route("/api", methods=("POST",))
+    def api() -> str:
+        return "ok"
+
+    with TestClient(app, origin=None) as client:
+        same = client.post("/api", headers={"sec-fetch-site": "same-origin"})
+        cross = client.post("/api", headers={"sec-fetch-site": "cross-site"})
+    assert (same.status_code, cross.status_code) == (200, 403)
+
+
+def test_a_refusal_is_problem_json_for_a_json_client() -> None:
+    with TestClient(api_app(), base_url="https://shop.example.com") as client:
+        response = client.post("/form", json={}, headers={"accept": "application/json"})
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 403 and problem["title"] == "Forbidden"
+    assert problem["detail"].startswith("CSRF check failed: the session has no CSRF token")
+
+
+def test_bad_modes_are_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError, match=r"CSRFMiddleware.mode='tokens' is invalid: use 'token'"):
+        CSRFMiddleware(mode="tokens")
+    app = App(AppConfig())
+    with pytest.raises(
+        ConfigurationError, match=r"route\('/x', csrf=...\)='off' is invalid: use one of token"
+    ):
+        app.route("/x", methods=("POST",), csrf="off")

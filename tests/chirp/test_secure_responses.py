@@ -70,7 +70,9 @@ def policy_of(app: App) -> tuple[tuple[str, str], ...]:
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[httpx.Client, tuple[tuple[str, str], ...]]]:
     app = secured_app()
-    with serve(app) as srv, stateless_client(srv.url) as client:
+    # pounce would refuse an oversized body itself (its max_body_size follows the app's limit):
+    # raise its limit so the app's own 413, from inside the middleware, is what gets tested.
+    with serve(app, max_body_size=64 * BODY_LIMIT) as srv, stateless_client(srv.url) as client:
         client.headers["host"] = HOST
         yield client, policy_of(app)
 

@@ -1,6 +1,7 @@
 """The example apps: the deploy-ready one passes `chirp check --deploy` and, served in production
 posture, shows a stored `<script>` note escaped; the misconfigured one fails with the expected
-rule ids; file-path app arguments work from the repository root."""
+rule ids; the guestbook passes its own tests (chirp.testing, PostgreSQL, `--deploy --live`);
+file-path app arguments work from the repository root."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from helpers.process import spawn
+from helpers.services import POSTGRES_PORT, POSTGRES_URL, require
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SECRET = "pZ7-kQ2vX9mL4tR8wN1cB6yH3jF0sD5gA"
@@ -82,3 +84,15 @@ def test_file_path_app_arguments(tmp_path: Path) -> None:
     assert chirp_check("examples/hello.py:app", cwd=root).returncode == 0
     missing = chirp_check("examples/nothing:app", cwd=root)
     assert missing.returncode == 3 and "no module named 'nothing'" in missing.stderr
+
+
+def test_the_guestbook_example_passes_its_own_tests_against_postgresql() -> None:
+    require("PostgreSQL", POSTGRES_PORT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHIRP_", "PYTEST_"))}
+    env["GUESTBOOK_TEST_DATABASE"] = POSTGRES_URL
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=EXAMPLES / "guestbook", env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b9 passed\b", result.stdout), result.stdout

@@ -276,6 +276,52 @@ def test_a_mutating_route_exempt_from_csrf_is_caught(tmp_path):
     assert finding["location"]["file"] == "liveapp.py"
 
 
+WEBSOCKET = """\
+
+@app.websocket("/ws/{room}")
+async def chat(websocket, room):
+    await websocket.accept()
+    await websocket.send_text(room)
+"""
+
+
+def test_origin_mode_routes_and_websocket_routes_pass_when_they_refuse_other_sites(tmp_path):
+    body = GOOD.replace('methods=("POST",))', 'methods=("POST",), csrf="origin")') + WEBSOCKET
+    code, report, _ = check(tmp_path, write_app(tmp_path, body), "--deploy")
+    assert code == 0, report["findings"]
+    assert {"csrf /submit", "websocket /ws/{room}"} <= set(report["live"]["probes"])
+
+
+def test_an_exempt_route_is_reported_statically_and_not_probed(tmp_path):
+    body = GOOD.replace('methods=("POST",))', 'methods=("POST",), csrf="exempt")')
+    code, report, _ = check(tmp_path, write_app(tmp_path, body), "--deploy")
+    assert code == 1
+    assert set(active(report)) == {"csrf.exempt"}
+    assert (
+        report["live"]["skipped"]["csrf"] == 'every mutating route is csrf="exempt" (reported by csrf.exempt)'
+    )
+
+
+def test_a_websocket_route_accepting_other_sites_is_caught(tmp_path):
+    body = (
+        HEADER
+        + "app.add_middleware(SessionMiddleware.from_config(config))\n"
+        + "app.add_middleware(SecurityHeadersMiddleware.from_config(config))\n"
+        + 'app.suppress("websocket.origin_unchecked", reason="the socket carries no user data")\n'
+        + PAGES.split("\n\n\n@app.route")[0]
+        + WEBSOCKET
+    )
+    code, report, _ = check(tmp_path, write_app(tmp_path, body), "--deploy")
+    assert code == 1
+    assert live_ids(report) == {"live.websocket_origin"}
+    (finding,) = active(report)["live.websocket_origin"]
+    assert (
+        finding["message"]
+        == "GET /ws/live-check (a WebSocket handshake) from another site's Origin was accepted (101)"
+    )
+    assert finding["subject"] == "/ws/{room}" and finding["location"]["file"] == "liveapp.py"
+
+
 def test_a_foreign_host_being_served_is_caught(tmp_path):
     body = GOOD.replace('allowed_hosts=("example.com", ".example.com"), ', "") + (
         'app.suppress("allowed_hosts.wildcard", reason="host routing happens at the ingress")\n'

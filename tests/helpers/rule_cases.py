@@ -103,6 +103,48 @@ CASES = [
         GOOD_CONFIG + "\n" + STACK,
     ),
     (
+        "csrf.exempt",
+        "I,I,W,W",
+        GOOD_CONFIG
+        + "\n"
+        + STACK
+        + '@app.route("/hooks/pay", methods=["POST"], csrf="exempt")  # here\ndef paid():\n    return "ok"\n',
+        GOOD_CONFIG
+        + "\n"
+        + STACK
+        + '@app.route("/hooks/pay", methods=["POST"], csrf="origin")\ndef paid():\n    return "ok"\n',
+    ),
+    (
+        "csrf.exempt",
+        "I,I,W,W",
+        GOOD_CONFIG + "\napp = App(config)\napp.add_middleware(SessionMiddleware.from_config(config))\n"
+        'app.add_middleware(CSRFMiddleware.from_config(config, exempt_paths=["/hooks/pay"]))  # here\n'
+        "app.add_middleware(SecurityHeadersMiddleware.from_config(config))\n",
+        GOOD_CONFIG + "\n" + STACK,
+    ),
+    (
+        "websocket.origin_unchecked",
+        "-,-,W,E",
+        GOOD_CONFIG + "\napp = App(config)\n"
+        '@app.websocket("/ws/{room}")  # here\nasync def chat(websocket, room):\n    await websocket.accept()\n',
+        GOOD_CONFIG
+        + "\n"
+        + STACK
+        + '@app.websocket("/ws/{room}")\nasync def chat(websocket, room):\n    await websocket.accept()\n',
+    ),
+    (
+        "websocket.origin_unchecked",
+        "-,-,W,E",
+        GOOD_CONFIG
+        + "\n"
+        + STACK
+        + '@app.websocket("/ticker", check_origin=False)  # here\nasync def ticker(websocket):\n    await websocket.accept()\n',
+        GOOD_CONFIG
+        + "\n"
+        + STACK
+        + '@app.websocket("/ticker")\nasync def ticker(websocket):\n    await websocket.accept()\n',
+    ),
+    (
         "csp_nonce.missing",
         "-,-,-,E",
         'config = AppConfig(secret_key=KEY, allowed_hosts=("example.com",))  # here\napp = App(config)\n',

@@ -10,8 +10,9 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 
+from chirp.negotiation import error_response
 from chirp.request import Request
-from chirp.responses import PlainTextResponse, Response
+from chirp.responses import Response
 
 logger = logging.getLogger("chirp.security")
 
@@ -43,6 +44,16 @@ def normalize_pattern(pattern: str) -> str:
     if value.startswith("[") and value.endswith("]"):
         value = value[1:-1]
     return value.rstrip(".") if value not in (".", "*") else value
+
+
+def served_host(patterns: Iterable[str]) -> str | None:
+    """A host name the patterns allow, for clients that must send one (`.example.com` →
+    `example.com`); None when they only hold `*`."""
+    for pattern in patterns:
+        value = normalize_pattern(str(pattern)).lstrip(".")
+        if value and value != "*":
+            return f"[{value}]" if ":" in value else value
+    return None
 
 
 def host_matches(host: str, patterns: Iterable[str]) -> bool:
@@ -92,6 +103,6 @@ class AllowedHostsMiddleware:
         if len(values) == 1 and self.is_allowed(values[0]):
             return await call_next(request)
         logger.warning("refused a request for host %r: not in allowed_hosts", values)
-        response = PlainTextResponse("400 Bad Request: the Host header is not allowed\n", 400)
+        response = error_response(request, 400, "the Host header is not allowed")
         response.headers["x-content-type-options"] = "nosniff"
         return response

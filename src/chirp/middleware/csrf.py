@@ -1,10 +1,19 @@
-"""`CSRFMiddleware` and `csrf_token(request)`: a per-session token on every unsafe request.
+"""`CSRFMiddleware` and `csrf_token(request)`: cross-site requests are refused.
 
-The secret lives in the session (so `SessionMiddleware` must run first). Pages embed
-`csrf_token(request)` in a `csrf_token` form field or send it as `X-CSRF-Token`; every
-call returns a freshly masked copy so a compressed page never repeats the same bytes
-(which would let a compression side channel recover it). On HTTPS the `Origin` (or,
-without one, the `Referer`) must also name this site.
+Token mode (the default): the secret lives in the session (so `SessionMiddleware` must run
+first). Pages embed `csrf_token(request)` in a `csrf_token` form field or send it as
+`X-CSRF-Token`; every call returns a freshly masked copy so a compressed page never repeats
+the same bytes (which would let a compression side channel recover it). On HTTPS the
+`Origin` (or, without one, the `Referer`) must also name this site.
+
+Origin mode (`mode="origin"`, or `@app.route(..., csrf="origin")`): no token; the browser's
+own `Sec-Fetch-Site` (or, without it, `Origin`) must say the request comes from this site.
+That suits JSON APIs called with `fetch()`. A route may also be `csrf="exempt"` (a webhook
+authenticated by a signature): the contract reports every exemption.
+
+WebSocket handshakes carry no token: their `Origin`, when present, must name this site
+(unless the route was registered with `check_origin=False`), which stops cross-site
+WebSocket hijacking.
 """
 
 from __future__ import annotations
@@ -18,16 +27,21 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from chirp.errors import ConfigurationError
 from chirp.middleware.allowed_hosts import host_matches, normalize_pattern, split_host
+from chirp.negotiation import error_response
 from chirp.request import Request
-from chirp.responses import PlainTextResponse, Response
+from chirp.responses import Response
 
 if TYPE_CHECKING:
     from chirp.config import AppConfig
+    from chirp.routing import Route
 
 logger = logging.getLogger("chirp.security")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+MODES = ("token", "origin")
+SAME_SITE_FETCHES = ("same-origin", "none")  # `none`: the user typed the URL or used a bookmark
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MISSING_SESSION = (
     "CSRFMiddleware needs request.session: register SessionMiddleware before CSRFMiddleware "
@@ -53,7 +67,11 @@ def csrf_token(request: Request) -> str:
     The session's secret is created on first use. Each call returns a different
     (masked) string; all of them verify against the same secret.
     """
-    session = _session_of(request)
+    return session_token(_session_of(request))
+
+
+def session_token(session: Any) -> str:
+    """A masked token for `session` (a `Session`), creating its secret on first use."""
     secret = session.csrf_secret
     if secret is None:
         secret = _new_secret()
@@ -93,11 +111,14 @@ def token_matches(submitted: str, secret: str) -> bool:
 
 
 class CSRFMiddleware:
-    """403 for a POST/PUT/PATCH/DELETE (any non-safe method) without the session's token.
+    """403 for a POST/PUT/PATCH/DELETE (any non-safe method) that may come from another site.
 
-    `allowed_hosts` (the `AppConfig` field) and `trusted_origins` (full origins such as
-    `https://admin.example.com`) widen which `Origin`/`Referer` an HTTPS request may carry;
-    the request's own host is always accepted.
+    `mode="token"` wants the session's token; `mode="origin"` wants the browser's
+    `Sec-Fetch-Site`/`Origin` to name this site; a route's own `csrf=` wins over `mode`.
+    Requests for no route pass through (the app answers 404/405). `allowed_hosts` (the
+    `AppConfig` field) and `trusted_origins` (full origins such as `https://admin.example.com`)
+    widen which `Origin`/`Referer` a request may carry; the request's own host is always
+    accepted. `exempt_paths` skips the check for exact paths (reported by `csrf.exempt`).
     """
 
     def __init__(
@@ -108,7 +129,13 @@ class CSRFMiddleware:
         field_name: str = "csrf_token",
         header_name: str = "X-CSRF-Token",
         exempt_paths: Iterable[str] = (),
+        mode: str = "token",
     ) -> None:
+        if mode not in MODES:
+            raise ConfigurationError(
+                "CSRFMiddleware.mode", mode, "use 'token' (forms) or 'origin' (fetch clients, no token)"
+            )
+        self.mode = mode
         if isinstance(allowed_hosts, str):
             allowed_hosts = (allowed_hosts,)
         # "*" means "any Host header is served", not "any site may post to us".
@@ -122,19 +149,56 @@ class CSRFMiddleware:
     def from_config(cls, config: AppConfig, **overrides: Any) -> CSRFMiddleware:
         return cls(allowed_hosts=config.allowed_hosts, **overrides)
 
+    def route_mode(self, route: Route | None) -> str:
+        """The mode for `route`: its own `csrf=`, else the middleware's."""
+        return route.csrf if route is not None and route.csrf is not None else self.mode
+
     async def __call__(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if request.session is None:
+        route = request.route
+        mode = self.route_mode(route)
+        if request.session is None and mode == "token":
             logger.error("%s", MISSING_SESSION)
-            return _plain(500, f"500 Internal Server Error: {MISSING_SESSION}\n")
-        if request.method in SAFE_METHODS or request.path in self.exempt_paths:
+            return _refusal(request, 500, MISSING_SESSION)
+        if request.scope.get("type") == "websocket":
+            if route is not None and route.check_origin and request.headers.get("origin") is not None:
+                reason = self._check_origin(request)
+                if reason is not None:
+                    logger.warning("refused a cross-site WebSocket handshake on %s: %s", request.path, reason)
+                    return _refusal(request, 403, f"cross-site WebSocket handshake: {reason}")
             return await call_next(request)
-        reason = self._check_origin(request) or await self._check_token(request)
+        if (
+            request.method in SAFE_METHODS
+            or route is None
+            or mode == "exempt"
+            or request.path in self.exempt_paths
+        ):
+            return await call_next(request)
+        if mode == "origin":
+            reason = self._check_fetch_site(request)
+        else:
+            reason = self._check_origin(request) or await self._check_token(request)
         if reason is not None:
             logger.warning("CSRF check failed for %s %s: %s", request.method, request.path, reason)
-            return _plain(403, f"403 Forbidden: CSRF check failed: {reason}\n")
+            return _refusal(request, 403, f"CSRF check failed: {reason}")
         return await call_next(request)
+
+    def _check_fetch_site(self, request: Request) -> str | None:
+        """Origin mode: the browser says where the request comes from.
+
+        `Sec-Fetch-Site: same-origin` (or `none`) passes; otherwise a present `Origin` must
+        name this site. A request with neither header was not sent by a current browser
+        (a CLI, another server), which cannot carry a victim's cookies: it passes.
+        """
+        fetch_site = (request.headers.get("sec-fetch-site") or "").strip().lower()
+        if fetch_site in SAME_SITE_FETCHES:
+            return None
+        if request.headers.get("origin") is None:
+            if fetch_site:
+                return f"Sec-Fetch-Site is {fetch_site!r} and the request has no Origin header"
+            return None
+        return self._check_origin(request)
 
     def _check_origin(self, request: Request) -> str | None:
         origin = request.headers.get("origin")
@@ -169,6 +233,8 @@ class CSRFMiddleware:
         return f"the {source} header does not match this site"
 
     async def _check_token(self, request: Request) -> str | None:
+        if request.session is None:  # a token route under mode="origin", without SessionMiddleware
+            return MISSING_SESSION
         secret = request.session.csrf_secret
         if not secret:
             return "the session has no CSRF token (render csrf_token(request) in the form first)"
@@ -185,8 +251,8 @@ class CSRFMiddleware:
         return None
 
 
-def _plain(status: int, text: str) -> Response:
-    response = PlainTextResponse(text, status)
+def _refusal(request: Request, status: int, detail: str) -> Response:
+    response = error_response(request, status, detail)
     response.headers["x-content-type-options"] = "nosniff"
     response.headers["cache-control"] = "no-store"
     return response

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from chirp.config import secret_required
 from chirp.errors import ConfigurationError
 from chirp.request import Request
-from chirp.responses import Response
+from chirp.responses import Response, add_vary
 
 if TYPE_CHECKING:
     from chirp.config import AppConfig
@@ -289,7 +289,7 @@ class SessionMiddleware:
         self, session: Session, response: Response, *, had_cookie: bool, valid: bool, fallback: bool
     ) -> None:
         if session.accessed:
-            _add_vary_cookie(response)
+            add_vary(response, "Cookie")
         if session.is_empty:
             if had_cookie and (session.modified or not valid):
                 self._delete(response)
@@ -297,6 +297,10 @@ class SessionMiddleware:
         stale = session.issued_at is not None and time.time() - session.issued_at > self.max_age / 2
         if not (session.modified or fallback or stale or not valid):
             return
+        self.store(session, response)
+
+    def store(self, session: Session, response: Response) -> None:
+        """Set the cookie that carries `session` on `response`."""
         value = self.encode(session)
         if len(self.cookie_name) + len(value) > _BROWSER_COOKIE_LIMIT:
             logger.warning(
@@ -326,11 +330,3 @@ class SessionMiddleware:
             httponly=True,
             samesite=self.samesite,
         )
-
-
-def _add_vary_cookie(response: Response) -> None:
-    current = response.headers.get("vary")
-    if current is None:
-        response.headers["vary"] = "Cookie"
-    elif "cookie" not in {v.strip().lower() for v in current.split(",")} and current.strip() != "*":
-        response.headers["vary"] = f"{current}, Cookie"

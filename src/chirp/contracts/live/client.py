@@ -3,12 +3,15 @@
 `http.client` keeps the check free of extra dependencies (httpx is only a development
 dependency). Every request uses its own connection with `Connection: close`, so one odd
 response cannot confuse the next. HEAD is also sent over a raw socket, because checking that
-no body follows the headers needs the bytes `http.client` would hide.
+no body follows the headers needs the bytes `http.client` would hide; so is a WebSocket
+handshake, whose connection is dropped once the answer's head has arrived.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
+import os
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -104,11 +107,26 @@ class Target:
 
     def head(self, path: str) -> Exchange:
         """HEAD over a raw socket: the status, headers and any bytes after them (there should be none)."""
-        exchange = Exchange("HEAD", path, self.host)
-        request = (
-            f"HEAD {path} HTTP/1.1\r\nHost: {self.host}\r\nConnection: close\r\n"
-            "User-Agent: chirp-live-check\r\n\r\n"
-        ).encode("latin-1")
+        return self._raw("HEAD", path, {"Connection": "close"}, until_head=False)
+
+    def websocket_handshake(self, path: str, origin: str) -> Exchange:
+        """A WebSocket upgrade request from `origin`; the connection is dropped after the answer's head."""
+        headers = {
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode("ascii"),
+            "Origin": origin,
+        }
+        return self._raw("GET", path, headers, until_head=True)
+
+    def _raw(self, method: str, path: str, headers: dict[str, str], *, until_head: bool) -> Exchange:
+        """One request over a raw socket; reads until the end of the answer's head (`until_head`)
+        or until the server closes the connection."""
+        exchange = Exchange(method, path, self.host)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}", "User-Agent: chirp-live-check"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
             raw = socket.create_connection((self.address, self.port), timeout=self.timeout)
             sock: socket.socket = (
@@ -119,7 +137,7 @@ class Target:
             with sock:
                 sock.sendall(request)
                 data = b""
-                while len(data) <= MAX_BODY:
+                while len(data) <= MAX_BODY and not (until_head and b"\r\n\r\n" in data):
                     chunk = sock.recv(65536)
                     if not chunk:
                         break

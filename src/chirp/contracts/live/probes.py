@@ -6,7 +6,10 @@ Probe names recorded in `LiveRun.exchanges` (the `live.*` rules look them up):
 - `page <path>`: GET of each parameter-free user GET route (at most `MAX_PAGES`), and
   `page2 <path>`: a second GET of the first page whose CSP carries a nonce;
 - `foreign_host`: a GET with a Host the app does not serve;
-- `csrf <path>`: a tokenless form POST to the first mutating route;
+- `csrf <path>`: a tokenless form POST, as a browser on another site sends it, to the first
+  mutating route that is not `csrf="exempt"`;
+- `websocket <path>`: a WebSocket handshake from another site's `Origin` to each WebSocket
+  route that checks it (at most `MAX_WEBSOCKETS`);
 - `sse <path>`: `/_chirp/live` (and any user event stream) asked for with `Accept-Encoding: gzip`;
 - `error`: the route that raises on purpose (see `chirp.contracts.live.target`).
 
@@ -33,24 +36,27 @@ from chirp.contracts.live.observe import Exchange, LiveRun, Shutdown
 from chirp.contracts.live.server import LiveServer, describe_exit
 
 MAX_PAGES = 8
+MAX_WEBSOCKETS = 4
 FOREIGN_HOST = "chirp-live-check.invalid"
+FOREIGN_ORIGIN = f"https://{FOREIGN_HOST}"
 LIVE_PATH = "/_chirp/live"
 _PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?}")
-_SAMPLE = {"int": "1", "float": "1.0", "path": "live-check", "str": "live-check"}
+_SAMPLE = {
+    "int": "1",
+    "float": "1.0",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "path": "live-check",
+    "str": "live-check",
+}
 LEGACY_SUITES = "ALL:!AESGCM:!CHACHA20:!AESCCM:!ARIAGCM:!aNULL:!eNULL"  # TLS 1.2 without AEAD
 BROWSER_HEADERS = {"Accept": "text/html,*/*;q=0.8", "Accept-Encoding": "gzip"}
 
 
 def request_host(allowed_hosts: Any, port: int) -> str:
     """A Host header the app serves: its first allowed host (a `.example.com` pattern → `example.com`)."""
-    for pattern in allowed_hosts or ():
-        value = str(pattern).strip().lower()
-        if not value or value == "*":
-            continue
-        value = value.lstrip(".").rstrip(".")
-        if value:
-            return value
-    return f"127.0.0.1:{port}"
+    from chirp.middleware.allowed_hosts import served_host
+
+    return served_host(allowed_hosts or ()) or f"127.0.0.1:{port}"
 
 
 def sample_path(template: str) -> str:
@@ -195,20 +201,39 @@ def probe(run: LiveRun, target: Target, app: Any, error_path: str | None, *, mut
     )
 
     writers = [r for r in app.router.routes if r.mutating]
-    if writers and not mutating:
+    guarded = [r for r in writers if r.csrf != "exempt"]
+    if guarded and not mutating:
         run.skipped["csrf"] = "not sent to a deployed instance: an unprotected route would act on it"
-    elif writers:
-        route = writers[0]
+    elif guarded:
+        route = guarded[0]
         method = next(m for m in ("POST", "PUT", "PATCH", "DELETE") if m in route.methods)
         path = sample_path(route.path)
         run.exchanges[f"csrf {route.path}"] = target.request(
             method,
             path,
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"},
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "text/html",
+                "Origin": FOREIGN_ORIGIN,
+                "Sec-Fetch-Site": "cross-site",
+            },
             body=b"chirp_live_check=1",
         )
+    elif writers:
+        run.skipped["csrf"] = 'every mutating route is csrf="exempt" (reported by csrf.exempt)'
     else:
         run.skipped["csrf"] = "the app has no POST/PUT/PATCH/DELETE route"
+
+    sockets = [r for r in app.router.routes if r.websocket and r.check_origin][:MAX_WEBSOCKETS]
+    if sockets and not mutating:
+        run.skipped["websocket"] = "not sent to a deployed instance: an unchecked route's handler would run"
+    elif sockets:
+        for route in sockets:
+            run.exchanges[f"websocket {route.path}"] = target.websocket_handshake(
+                sample_path(route.path), FOREIGN_ORIGIN
+            )
+    else:
+        run.skipped["websocket"] = "the app has no WebSocket route that checks the Origin"
 
     run.exchanges[f"sse {LIVE_PATH}"] = target.request(
         "GET",

@@ -10,6 +10,8 @@ CATEGORY_MODULES = (
     "secret_key",
     "allowed_hosts",
     "security_stack",
+    "csrf",
+    "websocket",
     "csp_nonce",
     "hsts",
     "cookie",

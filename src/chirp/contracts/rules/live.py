@@ -280,6 +280,28 @@ def csrf(snap: Snapshot) -> Iterator[Finding]:
 
 
 @rule(
+    "live.websocket_origin",
+    title="A cross-site WebSocket handshake was accepted",
+    severity=levels(None, W, E),
+    hint="Register CSRFMiddleware (chirp.secure_stack(config)): it refuses a WebSocket handshake whose Origin names another site.",
+    tags=TAGS,
+)
+def websocket_origin(snap: Snapshot) -> Iterator[Finding]:
+    """A page on any site could open the socket with the user's cookies and read every reply."""
+    run = _live(snap)
+    if run is None:
+        return
+    for name, ex in run.matching("websocket "):
+        if ex.status == 101:
+            template = name.split(" ", 1)[1]
+            yield Finding(
+                f"GET {ex.path} (a WebSocket handshake) from another site's Origin was accepted (101)",
+                _route_site(snap, run, template),
+                template,
+            )
+
+
+@rule(
     "live.allowed_hosts",
     title="A foreign Host header was served",
     severity=levels(None, W, E),
@@ -449,6 +471,7 @@ RULES = (
     csp_nonce,
     session_cookie,
     csrf,
+    websocket_origin,
     allowed_hosts,
     server_header,
     sse_compression,

@@ -1,29 +1,22 @@
-"""`App`: registration, freeze, and the ASGI entry point that walks a request to a handler."""
+"""`App`: registration, freeze and the contract check; what a request meets is `chirp.runtime`.
+
+Nothing here imports the request-time machinery (anyio, request and response types, the
+realtime bus): `chirp check` builds, freezes and judges an app without loading it.
+"""
 
 from __future__ import annotations
 
-import functools
-import html
 import inspect
 import logging
 import os
-import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-
 from chirp.config import AppConfig, SourceSite, caller_site
-from chirp.errors import ConfigurationError, HTTPError
-from chirp.health import HealthCheck, is_draining, run_checks, send_probe
-from chirp.middleware.security_headers import SecurityHeadersMiddleware
-from chirp.negotiation import error_response, to_response
-from chirp.request import ClientDisconnected, Request
-from chirp.responses import HTMLResponse, Response
+from chirp.errors import ConfigurationError
+from chirp.health import HealthCheck
 from chirp.routing import CSRF_MODES, Route, Router, check_handler
-from chirp.websocket import INTERNAL_ERROR, POLICY_VIOLATION, WebSocket, WebSocketDisconnect
-from pounce.asgi import Receive, Scope, Send
 from pounce.errors import StartupFailed
 
 if TYPE_CHECKING:
@@ -31,13 +24,18 @@ if TYPE_CHECKING:
     from chirp.contracts.suppress import Suppression
     from chirp.db import Database
     from chirp.realtime.backplane import Backplane
+    from chirp.request import Request
+    from chirp.responses import Response
+    from chirp.runtime import AppRuntime
+    from pounce.asgi import Receive, Scope, Send
     from pounce.config import ServerConfig
 
 logger = logging.getLogger("chirp.app")
 
 F = TypeVar("F", bound=Callable[..., Any])
-CallNext = Callable[[Request], Awaitable[Response]]
-Middleware = Callable[[Request, CallNext], Awaitable[Response]]
+# Forward references: the request and response types load with the runtime, not with the app.
+CallNext = Callable[["Request"], Awaitable["Response"]]
+Middleware = Callable[["Request", CallNext], Awaitable["Response"]]
 
 
 @dataclass(frozen=True)
@@ -84,11 +82,13 @@ class App:
         database: Database | None = None,
     ) -> None:
         self.config = config if config is not None else AppConfig()
-        from chirp.realtime.live import resolve_backplane, resolve_database
+        from chirp.services import resolve_backplane, resolve_database
 
-        # The signal bus behind app.emit and /_chirp/live, and the optional database;
-        # both connect in lifespan startup and close in shutdown.
-        self.backplane: Backplane = resolve_backplane(self.config, backplane)
+        # The signal bus behind app.emit and /_chirp/live, and the optional database; both
+        # connect in lifespan startup and close in shutdown. The default in-process bus is
+        # only built when something uses it; a given one, or Redis, is checked now.
+        eager = backplane is not None or bool(self.config.redis_url)
+        self._backplane: Backplane | None = resolve_backplane(self.config, backplane) if eager else None
         self.database: Database | None = resolve_database(self.config, database)
         self.backplane_explicit = backplane is not None
         self.live_heartbeat = 15.0
@@ -109,9 +109,8 @@ class App:
         self.started = False
         self.freeze_report: Report | None = None
         self._admitted = False  # the freeze-time contract check passed: requests may be served
-        self._entry: Callable[[Request], Awaitable[Response]] | None = None
-        self._ws_entry: Callable[[Request], Awaitable[Response]] | None = None
-        self._probes: dict[str, str] = {}
+        self._runtime: AppRuntime | None = None
+        self.probes: dict[str, str] = {}  # probe path -> "health" | "ready", fixed at freeze
 
     # -- registration ----------------------------------------------------------------------
     def _ensure_open(self, what: str) -> None:
@@ -228,6 +227,22 @@ class App:
         return self.router.url_for(name, **params)
 
     # -- realtime --------------------------------------------------------------------------
+    @property
+    def backplane(self) -> Backplane:
+        """The signal bus: the one given, Redis with `redis_url`, else in-process."""
+        if self._backplane is None:
+            from chirp.services import resolve_backplane
+
+            self._backplane = resolve_backplane(self.config, None)
+        return self._backplane
+
+    @property
+    def backplane_in_process(self) -> bool:
+        """Whether the signal bus stays inside this process (decided without building it)."""
+        if self._backplane is not None:
+            return bool(getattr(self._backplane, "in_process", False))
+        return not self.config.redis_url
+
     def emit(self, topic: str, data: Any = None) -> None:
         """Publish JSON-serialisable `data` on `topic` to every `/_chirp/live` client, on every
         worker the backplane reaches. Works from sync and async code and from any thread."""
@@ -238,7 +253,7 @@ class App:
     def uses_realtime(self) -> bool:
         """Whether the app relies on the signal bus (read by `workers.single_with_state`):
         a backplane was configured, `emit` was called, or a handler or hook calls `.emit(`."""
-        from chirp.realtime.live import references_emit
+        from chirp.services import references_emit
 
         hooks = [
             *self.startup_hooks,
@@ -296,8 +311,8 @@ class App:
     def _freeze_structure(self) -> None:
         self.frozen = True
         user_paths = {self.config.health_path: "health", self.config.ready_path: "ready"}
-        self._probes = {p: kind for p, kind in user_paths.items() if not self.router.claims(p)}
-        from chirp.realtime.live import mount_services
+        self.probes = {p: kind for p, kind in user_paths.items() if not self.router.claims(p)}
+        from chirp.services import mount_services
 
         mount_services(self)  # /_chirp/live (unless claimed) and the database readiness check
         if tuple(self.config.allowed_hosts) != ("*",):
@@ -306,15 +321,6 @@ class App:
             if not any(isinstance(m.middleware, AllowedHostsMiddleware) for m in self.middleware):
                 hosts = AllowedHostsMiddleware(self.config.allowed_hosts)
                 self.middleware.insert(0, MiddlewareEntry(hosts, None))
-        self._entry = self._chain(self._dispatch)
-        self._ws_entry = self._chain(self._dispatch_websocket)
-
-    def _chain(self, innermost: CallNext) -> CallNext:
-        """`innermost` wrapped in the middleware, the first registered outermost."""
-        entry = innermost
-        for item in reversed(self.middleware):
-            entry = _wrap(item.middleware, entry)
-        return entry
 
     def pounce_defaults(self) -> dict[str, Any]:
         """The server settings this app's config implies; pounce layers its file and flags above."""
@@ -367,222 +373,14 @@ class App:
         run_app(self, host=host, port=port)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(scope, receive, send)
-            return
-        if not self._admitted:
-            self.freeze()  # served without lifespan: check now; a failed check raises every time
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send)
-        elif kind == "pounce.worker.startup":
-            await self._worker_hooks(self.worker_startup_hooks, scope)
-        elif kind == "pounce.worker.shutdown":
-            await self._worker_hooks(self.worker_shutdown_hooks, scope)
+        """The ASGI entry: the request-time side of the app (`chirp.runtime`) loads on first use,
+        so an app that is only checked (`chirp check`) never imports it."""
+        runtime = self._runtime
+        if runtime is None:
+            from chirp.runtime import AppRuntime
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        probe = self._probes.get(scope["path"])
-        if probe is not None:
-            await self._probe(probe, scope, send)
-            return
-        request = Request(scope, receive, self.config.max_request_body_size)
-        # Route before any middleware runs, so a middleware knows the route (CSRF reads its
-        # mode) and a request for no route is answered 404/405 rather than refused by one.
-        try:
-            request.route, request.path_params = self.router.match(request.method, request.path)
-        except HTTPError:
-            pass  # `_dispatch` raises it again, inside the middleware
-        else:
-            request.route_name = request.route.name
-            scope["chirp.route"] = request.route.path  # the route template, for server metrics and traces
-        assert self._entry is not None
-        try:
-            response = await self._entry(request)
-        except Exception as exc:
-            response = self._error_response(request, exc)
-        if self._header_policy is not None:
-            self._header_policy.apply(response)
-        try:
-            await response(scope, receive, send)
-        except ClientDisconnected:
-            return
-        except OSError as exc:
-            logger.debug("client went away while sending the response: %s", exc)
-
-    @functools.cached_property
-    def _header_policy(self) -> SecurityHeadersMiddleware | None:
-        """The first registered SecurityHeadersMiddleware (read once the app serves, when the
-        middleware list is final): `_http` applies it to every response, so a refusal from an
-        outer middleware or an error escaping the stack carries the same headers as a page."""
-        return next(
-            (m.middleware for m in self.middleware if isinstance(m.middleware, SecurityHeadersMiddleware)),
-            None,
-        )
-
-    async def _dispatch(self, request: Request) -> Response:
-        """The innermost step: call the matched handler, negotiate the return value."""
-        try:
-            if request.route is None:  # no route matched before the middleware: answer 404 or 405
-                request.route, request.path_params = self.router.match(request.method, request.path)
-            route = request.route
-            kwargs = {k: v for k, v in request.path_params.items() if k in route.wants}
-            if "request" in route.wants:
-                kwargs["request"] = request
-            if route.is_async:
-                result = await route.handler(**kwargs)
-            else:
-                result = await anyio.to_thread.run_sync(functools.partial(route.handler, **kwargs))
-            return to_response(result, request.method)
-        except Exception as exc:
-            return self._error_response(request, exc)
-
-    def _error_response(self, request: Request, exc: Exception) -> Response:
-        if isinstance(exc, HTTPError):
-            return error_response(request, exc.status, exc.detail, exc.headers)
-        if isinstance(exc, ClientDisconnected):
-            return error_response(request, 400, "client disconnected")
-        _unhandled(request, exc)
-        if self.config.debug:
-            tb = html.escape("".join(traceback.format_exception(exc)))
-            page = f"<!doctype html><title>500 {html.escape(type(exc).__name__)}</title><h1>{html.escape(repr(exc))}</h1><pre>{tb}</pre>"
-            return HTMLResponse(page, 500)
-        return error_response(request, 500)
-
-    # -- WebSocket -------------------------------------------------------------------------
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Route the handshake, run it through the middleware, then the handler.
-
-        A middleware that answers instead of calling `call_next` refuses the handshake: the
-        connection is closed before it is accepted (pounce answers 403), with the answer's
-        status and text as the close reason.
-        """
-        websocket = WebSocket(scope, receive, send)
-        if (await receive())["type"] != "websocket.connect":
-            return
-        try:
-            websocket.route, websocket.path_params = self.router.match_websocket(websocket.path)
-        except HTTPError as exc:
-            await websocket.close(POLICY_VIOLATION, f"{exc.status} {exc.detail}")
-            return
-        websocket.route_name = websocket.route.name
-        scope["chirp.route"] = websocket.route.path
-        assert self._ws_entry is not None
-        try:
-            response = await self._ws_entry(websocket)
-        except Exception as exc:
-            response = self._error_response(websocket, exc)
-        if not websocket.handled and not websocket.accepted:
-            reason = response.body.decode("utf-8", "replace").strip() or str(response.status)
-            await websocket.close(POLICY_VIOLATION, reason)
-
-    async def _dispatch_websocket(self, request: Request) -> Response:
-        """The innermost step for a handshake: run the handler for the whole connection."""
-        assert isinstance(request, WebSocket) and request.route is not None
-        websocket, route = request, request.route
-        websocket.handled = True
-        kwargs = {k: v for k, v in websocket.path_params.items() if k in route.wants}
-        try:
-            await route.handler(websocket=websocket, **kwargs)
-        except WebSocketDisconnect:
-            pass  # the client left; nothing more to send
-        except Exception as exc:
-            _unhandled(websocket, exc)
-            await websocket.close(INTERNAL_ERROR if websocket.accepted else POLICY_VIOLATION)
-        else:
-            await websocket.close()
-        return Response(b"", 101)
-
-    async def _probe(self, kind: str, scope: Scope, send: Send) -> None:
-        if scope["method"] not in ("GET", "HEAD"):
-            await send_probe(scope, send, 405, "method not allowed\n", [(b"allow", b"GET, HEAD")])
-            return
-        if kind == "health":
-            await send_probe(scope, send, 200, "ok\n")
-            return
-        if is_draining(scope):
-            await send_probe(scope, send, 503, "draining\n")
-            return
-        if not self.started:
-            await send_probe(scope, send, 503, "starting\n")
-            return
-        failures = await run_checks(self.health_checks)
-        if failures:
-            await send_probe(scope, send, 503, "".join(f"{name}: {reason}\n" for name, reason in failures))
-            return
-        await send_probe(scope, send, 200, "ready\n")
-
-    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                state = scope.get("extensions", {}).get("pounce.server")
-                try:
-                    # A supervisor's worker: the launch showed the report; this logs its JSON line.
-                    self.freeze(
-                        getattr(state, "config", None), show_report=not getattr(state, "supervised", False)
-                    )
-                except ContractViolation as exc:
-                    # The server prints the report and exits before accepting a connection.
-                    await send({"type": "lifespan.startup.failed", "message": exc.full_text()})
-                    return
-                try:
-                    await self._start_services()
-                    for hook in self.startup_hooks:
-                        await _call_hook(hook)
-                except Exception as exc:
-                    logger.error("startup failed", exc_info=exc)
-                    await self._stop_services()
-                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
-                    return
-                self.started = True
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.started = False
-                failed: Exception | None = None
-                for hook in self.shutdown_hooks:
-                    try:
-                        await _call_hook(hook)
-                    except Exception as exc:
-                        logger.error("shutdown hook failed", exc_info=exc)
-                        failed = exc
-                failed = await self._stop_services() or failed
-                if failed is not None:
-                    await send(
-                        {"type": "lifespan.shutdown.failed", "message": f"{type(failed).__name__}: {failed}"}
-                    )
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _start_services(self) -> None:
-        """Connect the backplane, then the database (before any on_startup hook)."""
-        await self.backplane.start()
-        if self.database is not None:
-            await self.database.connect()
-
-    async def _stop_services(self) -> Exception | None:
-        """Close the database, then the backplane; returns the first failure (logged)."""
-        failed: Exception | None = None
-        closers = [self.database.close] if self.database is not None else []
-        for close in [*closers, self.backplane.close]:
-            try:
-                await close()
-            except Exception as exc:
-                logger.error("closing %s failed", getattr(close, "__self__", close), exc_info=exc)
-                failed = failed or exc
-        return failed
-
-    async def _worker_hooks(self, hooks: list[Callable[[], Any]], scope: Scope) -> None:
-        """Worker hooks: an exception is logged and the worker keeps serving."""
-        for hook in hooks:
-            try:
-                await _call_hook(hook)
-            except Exception:
-                logger.exception(
-                    "worker %s: %s hook failed", scope.get("worker_id"), getattr(hook, "__name__", hook)
-                )
+            runtime = self._runtime = AppRuntime(self)
+        await runtime(scope, receive, send)
 
 
 def check_command(target: str, env: str) -> str:
@@ -600,28 +398,3 @@ def _guess_target(app: App) -> str:
     name = next((k for k, v in vars(module).items() if v is app), "app") if module else "app"
     stem = os.path.splitext(os.path.basename(app.site.file))[0] if app.site else "app"
     return f"{stem}:{name}"
-
-
-def _unhandled(request: Request, exc: Exception) -> None:
-    """Log an error no handler or middleware dealt with (chirp.testing also collects it)."""
-    kind = "WebSocket" if isinstance(request, WebSocket) else request.method
-    logger.error("unhandled error in %s %s", kind, request.path, exc_info=exc)
-    errors = request.scope.get("chirp.errors")
-    if errors is not None:
-        errors.append(exc)
-
-
-def _wrap(middleware: Middleware, call_next: CallNext) -> CallNext:
-    async def step(request: Request) -> Response:
-        return await middleware(request, call_next)
-
-    return step
-
-
-async def _call_hook(hook: Callable[[], Any]) -> None:
-    if inspect.iscoroutinefunction(hook):
-        await hook()
-    else:
-        result = await anyio.to_thread.run_sync(hook)
-        if inspect.isawaitable(result):
-            await result

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
 from pounce.errors import ConfigurationError, did_you_mean
-from pounce.tls import validate_settings
+from pounce.tls_settings import validate_settings
 from pounce.validation import check_ops_paths
 
 ENVIRONMENTS = ("development", "test", "staging", "production")

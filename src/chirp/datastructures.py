@@ -98,6 +98,14 @@ class MutableHeaders(Headers):
         self.raw[:] = [(k, v) for k, v in self.raw if k != name]
         self.raw.append((name, value.encode("latin-1")))
 
+    def add_vary(self, name: str) -> None:
+        """Add `name` to `Vary` (once; never next to `Vary: *`)."""
+        current = self.get("vary")
+        if current is None:
+            self["vary"] = name
+        elif name.lower() not in {v.strip().lower() for v in current.split(",")} and current.strip() != "*":
+            self["vary"] = f"{current}, {name}"
+
     def append(self, key: str, value: str) -> None:
         check_header(key, value)
         self.raw.append((key.lower().encode("latin-1"), value.encode("latin-1")))

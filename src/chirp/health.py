@@ -6,11 +6,10 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-
-from pounce.asgi import Scope, Send
+if TYPE_CHECKING:
+    from pounce.asgi import Scope, Send
 
 logger = logging.getLogger("chirp.health")
 
@@ -35,6 +34,8 @@ class HealthCheck:
 
     async def run(self) -> str | None:
         """None when healthy; otherwise the reason, one line."""
+        import anyio  # loaded when a probe runs, not when an app is built
+
         with anyio.move_on_after(self.timeout) as timer:
             try:
                 if inspect.iscoroutinefunction(self.check):
@@ -54,6 +55,8 @@ class HealthCheck:
 
 async def run_checks(checks: list[HealthCheck]) -> list[tuple[str, str]]:
     """Run every check concurrently; return (name, reason) for each failure."""
+    import anyio  # loaded when a probe runs, not when an app is built
+
     failures: list[tuple[str, str]] = []
 
     async def one(check: HealthCheck) -> None:

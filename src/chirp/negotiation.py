@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from chirp.errors import NotFound
-from chirp.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, add_vary
+from chirp.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 if TYPE_CHECKING:
     from chirp.request import Request
@@ -118,7 +118,7 @@ def error_response(
         response.media_type = PROBLEM_JSON
     else:
         response = PlainTextResponse(f"{status} {phrase}" + (f": {shown}" if shown else "") + "\n", status)
-    add_vary(response, "Accept")
+    response.headers.add_vary("Accept")
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

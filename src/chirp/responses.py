@@ -22,15 +22,6 @@ def http_date(timestamp: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(timestamp))
 
 
-def add_vary(response: Response, name: str) -> None:
-    """Add `name` to the response's `Vary` header (once; never next to `Vary: *`)."""
-    current = response.headers.get("vary")
-    if current is None:
-        response.headers["vary"] = name
-    elif name.lower() not in {v.strip().lower() for v in current.split(",")} and current.strip() != "*":
-        response.headers["vary"] = f"{current}, {name}"
-
-
 @functools.lru_cache(maxsize=64)
 def _media_type_value(media_type: str) -> bytes:
     """A media type checked and encoded once: most responses share a handful of them."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from pounce.errors import ConfigurationError, did_you_mean
-from pounce.tls import validate_settings
+from pounce.tls_settings import validate_settings
 from pounce.validation import check_ops_paths
 
 LIFESPAN_MODES = ("auto", "on", "off")
@@ -139,6 +139,13 @@ class ServerConfig:
             data.update(read_config_file(Path(path)))
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_mapping(data, source)
+
+
+def app_defaults(app: Any) -> dict[str, Any]:
+    """The server settings an app implies through the optional `pounce_defaults()` hook
+    (layered under the settings file and the flags)."""
+    hook = getattr(app, "pounce_defaults", None)
+    return dict(hook()) if callable(hook) else {}
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pounce.config import ServerConfig
+from pounce.config import ServerConfig, app_defaults
 from pounce.errors import AppImportError, ConfigurationError
 
 
@@ -38,7 +38,6 @@ def run_preflight(
     from chirp.contracts.runner import fail_level, run
     from chirp.contracts.snapshot import Snapshot
     from pounce.importer import import_app
-    from pounce.runner import app_defaults
 
     started = time.perf_counter()
     site = Location(str(Path(config_file).resolve()), None) if config_file else None

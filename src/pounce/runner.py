@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from pounce.config import ServerConfig
+from pounce.config import ServerConfig, app_defaults
 from pounce.errors import ConfigurationError, StartupFailed
 from pounce.features import check_features
 from pounce.importer import import_app
@@ -52,12 +52,6 @@ def serve_app(
         config = ServerConfig.load(config_file, base={**implied, "app": config.app}, **(flags or {}))
         configure_logging(config.log_level, "text")
     return serve_loaded(app, config)
-
-
-def app_defaults(app: Any) -> dict[str, Any]:
-    """The server settings an app implies through the optional `pounce_defaults()` hook."""
-    hook = getattr(app, "pounce_defaults", None)
-    return dict(hook()) if callable(hook) else {}
 
 
 def serve_loaded(app: Any, config: ServerConfig, load_next: Callable[[], Any] | None = None) -> int:

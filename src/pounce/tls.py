@@ -25,9 +25,9 @@ import datetime as dt
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from pounce.errors import ConfigurationError
+from pounce.tls_settings import TLSSettings
 
 if TYPE_CHECKING:
     from pounce.config import ServerConfig
@@ -74,25 +74,6 @@ PROFILES = {
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
 
-class TLSSettings(Protocol):
-    """The TLS settings, as both `ServerConfig` and chirp's `AppConfig` carry them."""
-
-    @property
-    def ssl_certfile(self) -> str | None: ...
-    @property
-    def ssl_keyfile(self) -> str | None: ...
-    @property
-    def ssl_keyfile_password(self) -> str | None: ...
-    @property
-    def ssl_ca_certs(self) -> str | None: ...
-    @property
-    def ssl_cert_reqs(self) -> str: ...
-    @property
-    def tls_profile(self) -> str: ...
-    @property
-    def ssl_ciphers(self) -> str | None: ...
-
-
 @dataclass(frozen=True)
 class TLSProblem:
     """One thing wrong with the TLS settings; `fatal` ones stop the server from starting.
@@ -109,41 +90,6 @@ class TLSProblem:
 
 class TLSFileError(OSError):
     """The TLS settings cannot serve: the message names the setting, the file and the fix."""
-
-
-# -- settings -------------------------------------------------------------------------------
-def validate_settings(cfg: TLSSettings) -> None:
-    """The checks that need no file (shared by `ServerConfig` and `AppConfig`)."""
-    if cfg.tls_profile not in PROFILES:
-        raise ConfigurationError("tls_profile", cfg.tls_profile, f"use one of {', '.join(PROFILES)}")
-    if cfg.ssl_cert_reqs not in CERT_REQS:
-        raise ConfigurationError("ssl_cert_reqs", cfg.ssl_cert_reqs, f"use one of {', '.join(CERT_REQS)}")
-    if not cfg.ssl_certfile:
-        for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
-            if getattr(cfg, name):
-                shown = "***" if name == "ssl_keyfile_password" else getattr(cfg, name)
-                raise ConfigurationError(name, shown, "it needs TLS: set ssl_certfile and ssl_keyfile too")
-        if cfg.ssl_cert_reqs != "none":
-            raise ConfigurationError(
-                "ssl_cert_reqs", cfg.ssl_cert_reqs, "it needs TLS: set ssl_certfile and ssl_keyfile too"
-            )
-    if cfg.ssl_ciphers is not None:
-        if cfg.tls_profile == "modern":
-            raise ConfigurationError(
-                "ssl_ciphers",
-                cfg.ssl_ciphers,
-                "tls_profile=modern is TLS 1.3 only, whose suites are fixed; remove ssl_ciphers "
-                "or use tls_profile=intermediate",
-            )
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(cfg.ssl_ciphers)
-        except ssl.SSLError:
-            raise ConfigurationError(
-                "ssl_ciphers",
-                cfg.ssl_ciphers,
-                "the OpenSSL cipher string selects no TLS 1.2 suite; use a list such as "
-                "'ECDHE+AESGCM:ECDHE+CHACHA20', or leave it unset for the profile's suites",
-            ) from None
 
 
 def cipher_context(cfg: TLSSettings) -> ssl.SSLContext:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from chirp.contracts.live.observe import LiveRun
     from chirp.routing import Route
     from pounce.config import ServerConfig
-    from pounce.tls import TLSSettings
+    from pounce.tls_settings import TLSSettings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -222,10 +222,7 @@ def _resolved_server(config: AppConfig, server_file: Path | None) -> ServerConfi
 def _features(app: Any) -> frozenset[str]:
     """Optional capabilities the app advertises (realtime, inline scripts, backplane kind)."""
     found = set(getattr(app, "contract_features", ()) or ())
-    backplane = getattr(app, "backplane", None)
-    if backplane is None or getattr(
-        backplane, "in_process", type(backplane).__name__ == "InProcessBackplane"
-    ):
+    if getattr(app, "backplane_in_process", True):  # decided without building the bus
         found.add("in_process_backplane")
     # /_chirp/live is mounted on every app; only an app that uses the signal bus counts.
     if getattr(app, "uses_realtime", False):

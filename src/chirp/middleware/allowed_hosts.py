@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
-from chirp.negotiation import error_response
-from chirp.request import Request
-from chirp.responses import Response
+if TYPE_CHECKING:
+    from chirp.request import Request
+    from chirp.responses import Response
+
 
 logger = logging.getLogger("chirp.security")
 
@@ -103,6 +105,8 @@ class AllowedHostsMiddleware:
         if len(values) == 1 and self.is_allowed(values[0]):
             return await call_next(request)
         logger.warning("refused a request for host %r: not in allowed_hosts", values)
+        from chirp.negotiation import error_response  # the refusal path only
+
         response = error_response(request, 400, "the Host header is not allowed")
         response.headers["x-content-type-options"] = "nosniff"
         return response

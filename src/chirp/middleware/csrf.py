@@ -29,12 +29,11 @@ from urllib.parse import urlsplit
 
 from chirp.errors import ConfigurationError
 from chirp.middleware.allowed_hosts import host_matches, normalize_pattern, split_host
-from chirp.negotiation import error_response
-from chirp.request import Request
-from chirp.responses import Response
 
 if TYPE_CHECKING:
     from chirp.config import AppConfig
+    from chirp.request import Request
+    from chirp.responses import Response
     from chirp.routing import Route
 
 logger = logging.getLogger("chirp.security")
@@ -252,6 +251,8 @@ class CSRFMiddleware:
 
 
 def _refusal(request: Request, status: int, detail: str) -> Response:
+    from chirp.negotiation import error_response  # the refusal path only
+
     response = error_response(request, status, detail)
     response.headers["x-content-type-options"] = "nosniff"
     response.headers["cache-control"] = "no-store"

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from chirp.config import EMBEDDER_POLICIES, check_choice
 from chirp.datastructures import check_header
 from chirp.errors import ConfigurationError
-from chirp.request import Request
-from chirp.responses import Response
 
 if TYPE_CHECKING:
     from chirp.config import AppConfig
+    from chirp.request import Request
+    from chirp.responses import Response
 
 DEFAULT_CSP = (
     "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; "

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from chirp.config import secret_required
 from chirp.errors import ConfigurationError
-from chirp.request import Request
-from chirp.responses import Response, add_vary
 
 if TYPE_CHECKING:
     from chirp.config import AppConfig
+    from chirp.request import Request
+    from chirp.responses import Response
 
 logger = logging.getLogger("chirp.security")
 
@@ -289,7 +289,7 @@ class SessionMiddleware:
         self, session: Session, response: Response, *, had_cookie: bool, valid: bool, fallback: bool
     ) -> None:
         if session.accessed:
-            add_vary(response, "Cookie")
+            response.headers.add_vary("Cookie")
         if session.is_empty:
             if had_cookie and (session.modified or not valid):
                 self._delete(response)

@@ -15,11 +15,11 @@ E, W = Severity.ERROR, Severity.WARNING
 def _problems(snap: Snapshot, kind: str) -> Iterator[Finding]:
     """The findings of `pounce.tls.diagnose` that belong to the rule `tls.<kind>`: the same
     judgement `pounce serve` refuses to start on (its fatal problems)."""
-    from pounce.tls import diagnose
-
     settings, where = snap.tls_config()
     if settings is None or not (settings.ssl_certfile or settings.ssl_keyfile):
         return
+    from pounce.tls import diagnose  # loads ssl: only for an app that serves TLS
+
     for problem in diagnose(settings):
         if problem.rule == kind:
             yield Finding(problem.message, where, problem.setting, severity=None if problem.fatal else W)
@@ -65,11 +65,11 @@ def profile(snap: Snapshot) -> Iterator[Finding]:
     an `ssl_ciphers` override that admits CBC, static-RSA or other suites outside it weakens
     every connection, and one on HTTP/2's blocklist turns HTTP/2 off; a certificate key the
     profile does not list (RSA under modern, P-521) fails clients it targets."""
-    from pounce.tls import PROFILES, below_profile, cipher_context, h2_blocklisted, key_kind, load_pair
-
     settings, where = snap.tls_config()
     if settings is None or not settings.ssl_certfile:
         return
+    from pounce.tls import PROFILES, below_profile, cipher_context, h2_blocklisted, key_kind, load_pair
+
     chosen = PROFILES[settings.tls_profile]
     if settings.ssl_ciphers:
         extra = below_profile(settings)
@@ -110,11 +110,11 @@ def hostname(snap: Snapshot) -> Iterator[Finding]:
     """A browser refuses a certificate whose subjectAltName does not name the host it asked
     for (the subject's CN no longer counts). The names are the app's `allowed_hosts` and a
     bind `host` given as a name."""
-    from pounce.tls import load_pair, uncovered_hosts
-
     settings, where = snap.tls_config()
     if settings is None or not settings.ssl_certfile:
         return
+    from pounce.tls import load_pair, uncovered_hosts
+
     hosts = list(snap.config.allowed_hosts) if snap.config is not None else []
     bind = snap.server.host if snap.server is not None else None
     if bind and bind != "localhost" and not _is_address(bind):

@@ -39,8 +39,11 @@ _OVERLOAD = (
 class Server:
     """One pounce server process serving one ASGI app."""
 
-    def __init__(self, app: ASGIApp, config: ServerConfig, worker_id: int | None = None) -> None:
-        """`worker_id` is given to a supervisor's workers; a lone server has none."""
+    def __init__(
+        self, app: ASGIApp, config: ServerConfig, worker_id: int | None = None, tls: ServerTLS | None = None
+    ) -> None:
+        """`worker_id` is given to a supervisor's workers, a lone server has none; `tls` is the
+        TLS context the supervisor built before forking (the files are read once per launch)."""
         features = build_features(app, config)
         self.app = features.app
         self.observers = features.observers
@@ -61,7 +64,7 @@ class Server:
         self._live = 0  # accepted sockets not yet closed: set up, shaking hands or serving
         self.forced = False  # stopped without waiting for in-flight requests: not a clean exit
         self._lifespan_state: dict[str, Any] = {}
-        self._tls: ServerTLS | None = None
+        self._tls: ServerTLS | None = tls
         self._alpn: tuple[str, ...] = ("http/1.1",)
         self._scheme = "http"
 
@@ -151,8 +154,9 @@ class Server:
             async_workers = effective_worker_mode(config.worker_mode) == "async"
             if async_workers:
                 await self._worker_scope("pounce.worker.startup")
-            self._alpn = ("h2", "http/1.1") if _h2_available() else ("http/1.1",)
-            self._tls = ServerTLS(config, self._alpn) if config.ssl_certfile else None
+            self._alpn = server_alpn()
+            if self._tls is None and config.ssl_certfile:  # a supervisor's worker got it built
+                self._tls = ServerTLS(config, self._alpn)
             self._scheme = "https" if self._tls else "http"
             self.addresses = [sock.getsockname()]
             async with anyio.create_task_group() as conns:
@@ -376,6 +380,11 @@ class Server:
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._accepted(1)
             tg.start_soon(self._handle, raw)  # the transport is set up in the connection's task
+
+
+def server_alpn() -> tuple[str, ...]:
+    """The protocols offered by ALPN: HTTP/2 when h2 is installed, and HTTP/1.1."""
+    return ("h2", "http/1.1") if _h2_available() else ("http/1.1",)
 
 
 def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -25,9 +25,9 @@ import anyio
 from pounce.config import ServerConfig
 from pounce.errors import AppImportError, ConfigurationError, StartupFailed
 from pounce.features.shared import SharedState
-from pounce.server import Server
+from pounce.server import Server, server_alpn
 from pounce.sockets import bind_socket
-from pounce.tls import TLSFileError, check_files
+from pounce.tls import ServerTLS, TLSFileError, check_files
 from pounce.workers import effective_worker_mode
 
 logger = logging.getLogger("pounce.error")
@@ -112,6 +112,9 @@ class Supervisor:
         previous = {s: signal.signal(s, self._on_signal) for s in handled}
         self.wake_fds = (wake_r, wake_w)
         self.shared = SharedState(self.config)  # before forking: the workers inherit its environment
+        # The first generation shares one TLS context, built from the files as they are now: a
+        # renewal landing while workers start cannot give them different (or broken) ones.
+        self.tls = ServerTLS(self.config, server_alpn()) if self.config.ssl_certfile else None
         logger.info(
             "supervisor %d starting %d workers (%s mode)",
             os.getpid(),
@@ -243,7 +246,9 @@ class Supervisor:
             _send(ready_w, b"F" + f"{type(exc).__name__}: {exc}".encode())
             return EXIT_IMPORT_FAILED
         try:
-            server = Server(app, self.config, worker_id)  # builds this worker's exporters and clients
+            server = Server(
+                app, self.config, worker_id, tls=self.tls if generation == 1 else None
+            )  # builds this worker's exporters and clients
         except ConfigurationError as exc:
             _send(ready_w, b"F" + str(exc).encode())
             return EXIT_CONFIGURATION

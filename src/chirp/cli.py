@@ -10,8 +10,7 @@ from typing import Any, ClassVar
 import click
 
 from chirp import __version__
-from pounce.cli import fail
-from pounce.errors import AppImportError, ConfigurationError
+from pounce.errors import AppImportError, ConfigurationError, fail
 
 
 class _LazyGroup(click.Group):

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from email.parser import BytesParser
-from email.policy import HTTP
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from chirp.datastructures import Headers, MultiDict, QueryParams
 from chirp.errors import HTTPError, PayloadTooLarge
-from pounce.asgi import Receive, Scope
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from chirp.routing import Route
+    from pounce.asgi import Receive, Scope
 
 
 class ClientDisconnected(Exception):
@@ -170,6 +168,9 @@ class Request:
         content_type = self.headers.get("content-type") or ""
         body = await self.body()
         if content_type.startswith("multipart/form-data"):
+            from email.parser import BytesParser  # multipart forms only: costly to import
+            from email.policy import HTTP
+
             message = BytesParser(policy=HTTP).parsebytes(
                 b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
             )

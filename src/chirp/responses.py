@@ -9,12 +9,12 @@ import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from http.cookies import SimpleCookie
-from typing import Any, Literal
-
-import anyio
+from typing import TYPE_CHECKING, Any, Literal
 
 from chirp.datastructures import MutableHeaders, check_header
-from pounce.asgi import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from pounce.asgi import Receive, Scope, Send
 
 
 def http_date(timestamp: float) -> str:
@@ -150,6 +150,8 @@ class StreamingResponse(Response):
         return self._set_content_type()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
+        import anyio  # file and stream bodies only
+
         if isinstance(self.content, AsyncIterable):
             async for chunk in self.content:
                 yield chunk.encode() if isinstance(chunk, str) else chunk
@@ -164,6 +166,8 @@ class StreamingResponse(Response):
                 yield item.encode() if isinstance(item, str) else bytes(item)  # type: ignore[call-overload]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio  # file and stream bodies only
+
         await send(
             {"type": "http.response.start", "status": self.status, "headers": self._finalize_headers()}
         )
@@ -214,6 +218,8 @@ class FileResponse(Response):
             self.headers["content-disposition"] = f'attachment; filename="{filename}"'
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio  # file and stream bodies only
+
         try:
             stat = await anyio.to_thread.run_sync(os.stat, self.path)
         except FileNotFoundError:

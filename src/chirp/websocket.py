@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from chirp.request import Request
-from pounce.asgi import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from pounce.asgi import Receive, Scope, Send
 
 # RFC 6455 close codes chirp itself uses.
 NORMAL_CLOSURE = 1000

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from pounce import __version__
 from pounce.config import ServerConfig
-from pounce.errors import AppImportError, ConfigurationError
+from pounce.errors import AppImportError, ConfigurationError, fail
 
 EPILOG_SERVE = """\b
 Examples:
@@ -21,14 +21,6 @@ Examples:
   pounce serve --app myapp:app --config pounce.toml
   pounce serve --app myapp:app --workers 4 --metrics --rate-limit --queue
 """
-
-
-def fail(message: str, hint: str, code: int = 1) -> NoReturn:
-    """Print a one-line error and a hint to stderr and exit non-zero."""
-    click.echo(f"error: {message}", err=True)
-    if hint:
-        click.echo(f"hint: {hint}", err=True)
-    sys.exit(code)
 
 
 class _ShorthandGroup(click.Group):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
+from typing import NoReturn
 
 
 def did_you_mean(name: str, choices: Iterable[str], prefix: str = "") -> str:
@@ -52,3 +54,9 @@ class AppImportError(Exception):
         self.message = message
         self.hint = hint
         super().__init__(message)
+
+
+def fail(message: str, hint: str, code: int = 1) -> NoReturn:
+    """A command's error: one `error:` line and a `hint:` line on stderr, then exit `code`."""
+    sys.stderr.write(f"error: {message}\n" + (f"hint: {hint}\n" if hint else ""))
+    sys.exit(code)

@@ -375,6 +375,9 @@ class Supervisor:
         logger.error("worker %d failed to start: %s", worker.worker_id, why)
 
     def _restart_due(self) -> None:
+        if self.stopping:
+            self.pending_restarts.clear()  # nothing starts while everything stops
+            return
         now = time.monotonic()
         due = [w for t, w in self.pending_restarts if t <= now]
         self.pending_restarts = [(t, w) for t, w in self.pending_restarts if t > now]

@@ -33,11 +33,19 @@ class ServerProcess:
                 self.log.append(line)
 
     def stop(self, timeout: float = 15) -> int:
-        """SIGTERM, wait for the exit code, then collect the rest of the log."""
+        """SIGTERM, wait for the exit code, then collect the rest of the log (which a server that
+        did not stop in time is killed and reported with)."""
         if self.proc.poll() is None:
             self.proc.terminate()
         try:
             return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            self._read_to_end()
+            raise AssertionError(
+                f"the server did not stop within {timeout} s:\n" + "".join(self.log[-60:])
+            ) from None
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()

@@ -128,3 +128,31 @@ def test_crlf_from_user_data_never_splits_the_response(payload: bytes) -> None:
     assert b"x-echo" not in lowered
     assert b"admin=1" not in lowered and b"x-injected" not in lowered
     assert b"<html>" not in body
+
+
+@pytest.mark.parametrize("headers_at", [0, 2], ids=["headers-outermost", "headers-innermost"])
+def test_security_headers_cover_every_response_wherever_registered(headers_at: int) -> None:
+    """The order rule does not ask for SecurityHeaders innermost: every position serves alike."""
+    config = AppConfig(secret_key=SECRET, csp_nonce_enabled=True)
+    session, csrf, headers = secure_stack(config)
+    stack: list[Any] = [session, csrf]
+    stack.insert(headers_at, headers)
+    app = App(config)
+    for middleware in stack:
+        app.add_middleware(middleware)
+
+    @app.route("/notes", methods=("GET", "POST"))
+    def notes(request: Any) -> str:
+        return f"nonce {request.csp_nonce}"
+
+    assert not [f for f in app.check().findings if f.rule_id.startswith("security_stack.")]
+    with serve(app) as srv, stateless_client(srv.url) as client:
+        page = client.get("/notes")
+        refused = client.post("/notes", data={"text": "hi"})  # no CSRF token: CSRFMiddleware refuses
+    assert page.status_code == 200 and refused.status_code == 403
+    nonce = page.text.removeprefix("nonce ")
+    assert f"'nonce-{nonce}'" in page.headers["content-security-policy"]
+    for response in (page, refused):
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

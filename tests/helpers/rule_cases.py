@@ -94,15 +94,6 @@ CASES = [
         GOOD_CONFIG + "\n" + STACK,
     ),
     (
-        "security_stack.order",
-        "E,E,E,E",
-        GOOD_CONFIG + "\napp = App(config)\n"
-        "app.add_middleware(SecurityHeadersMiddleware.from_config(config))  # here\n"
-        "app.add_middleware(SessionMiddleware.from_config(config))\n"
-        "app.add_middleware(CSRFMiddleware.from_config(config))\n",
-        GOOD_CONFIG + "\n" + STACK,
-    ),
-    (
         "csrf.exempt",
         "I,I,W,W",
         GOOD_CONFIG

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 from chirp.contracts.model import ENVIRONMENTS, Rule, docs_url
 from chirp.contracts.output import UsageError
@@ -89,7 +90,7 @@ def _page(item: Rule, origin: str) -> str:
     rows = "\n".join(f"  {env:<12} {_level(item, env)}" for env in ENVIRONMENTS)
     return (
         f"{item.id}: {item.title}\n\n"
-        f"{item.description or item.title}\n\n"
+        f"{textwrap.fill(item.description or item.title, 96)}\n\n"
         f"severity:\n{rows}\n\n"
         f"fix:  {item.hint}\n"
         f"docs: {docs_url(item.docs) or item.docs}\n"

@@ -205,7 +205,7 @@ def rule(
             severity=severity,
             hint=hint,
             check=fn,
-            description=description or (fn.__doc__ or "").strip(),
+            description=description or " ".join((fn.__doc__ or "").split()),
             docs=docs,
             tags=frozenset(tags),
         )

@@ -8,7 +8,9 @@ Django runs from its own environment, `.bench/` at the repository root (git-igno
     from `chirp new` against `python manage.py check --deploy` on a project from
     `django-admin startproject`. Both are warmed up first so bytecode is cached (in a private
     PYTHONPYCACHEPREFIX, so nothing is written into the source tree); the two commands are
-    interleaved run by run so machine noise hits both alike. Target: ratio <= 0.5.
+    interleaved run by run so machine noise hits both alike. chirp runs twice: as is (it also
+    reads the project's Dockerfile and Kubernetes manifest, which Django does not) and with
+    `--no-artefacts` (the same scope as Django's check). Target: ratio <= 0.3.
 (b) In-process `app.check()` (and `app.check(deploy=True)`) on apps with 100 / 1,000 / 5,000
     routes, timed as the first check of a freshly built app (which also freezes it) and as a
     repeated check. Target: <= 50 ms at 1,000 routes, and cost linear in routes.
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from harness import peer_python
 
-TARGET_CLI_RATIO = 0.5
+TARGET_CLI_RATIO = 0.3
 TARGET_1000_ROUTES_MS = 50.0
 ROUTE_COUNTS = (10, 100, 1_000, 10_000)
 
@@ -111,6 +113,7 @@ def bench_cli(runs: int, bytecode_cache: bool) -> float:
         env = bench_env(root, bytecode_cache)
         commands = {
             "chirp": ([chirp_cli, "check", "app:app", "--deploy"], chirp_dir),
+            "chirp-app": ([chirp_cli, "check", "app:app", "--deploy", "--no-artefacts"], chirp_dir),
             "django": ([str(django_python()), "manage.py", "check", "--deploy"], django_dir),
         }
         codes = {name: run_once(cmd, cwd, env)[1] for name, (cmd, cwd) in commands.items()}
@@ -123,14 +126,17 @@ def bench_cli(runs: int, bytecode_cache: bool) -> float:
     print(f"(a) cold CLI wall time, median of {runs} runs ({tool}, {cache})")
     labels = {
         "chirp": "chirp check app:app --deploy  (chirp new)",
+        "chirp-app": "  ... --no-artefacts (Django's scope)",
         "django": "manage.py check --deploy      (startproject)",
     }
     for name, seconds in medians.items():
         print(f"    {labels[name]:<48} {seconds * 1000:8.1f} ms   exit {codes[name]}")
-    ratio = medians["chirp"] / medians["django"]
-    verdict = "met" if ratio <= TARGET_CLI_RATIO else "MISSED"
-    print(f"    chirp / django: {ratio:.2f}x   (target <= {TARGET_CLI_RATIO}x: {verdict})\n")
-    return ratio
+    for name in ("chirp", "chirp-app"):
+        ratio = medians[name] / medians["django"]
+        verdict = "met" if ratio <= TARGET_CLI_RATIO else "MISSED"
+        print(f"    {name} / django: {ratio:.2f}x   (target <= {TARGET_CLI_RATIO}x: {verdict})")
+    print()
+    return medians["chirp"] / medians["django"]
 
 
 # -- (b) app.check() in process ---------------------------------------------------------------

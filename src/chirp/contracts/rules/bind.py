@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterator
 
 from chirp.contracts.model import Finding, Severity, everywhere, rule
@@ -19,6 +18,8 @@ def resolves(host: str) -> bool:
         return True
     except ValueError:
         pass
+    import socket  # only for a name: the import costs more than the rules of a check
+
     try:
         socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
         return True

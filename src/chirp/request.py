@@ -30,6 +30,7 @@ class Request:
         "_headers",
         "_query",
         "_receive",
+        "_streamed",
         "csp_nonce",
         "max_body_size",
         "path_params",
@@ -52,6 +53,7 @@ class Request:
         self.session: Any = None
         self.state: dict[str, Any] = {}
         self._body: bytes | None = None
+        self._streamed = False  # stream() has started reading: the body cannot be read again
         self._headers: Headers | None = None
         self._query: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
@@ -103,12 +105,15 @@ class Request:
         if self._cookies is None:
             jar: dict[str, str] = {}
             for header in self.headers.getlist("cookie"):
-                parsed: SimpleCookie = SimpleCookie()
-                try:
-                    parsed.load(header)
-                except CookieError:
-                    continue
-                jar.update({k: m.value for k, m in parsed.items()})
+                # One pair at a time: a malformed cookie (another app's on the same domain)
+                # is skipped on its own instead of hiding the others, the session among them.
+                for pair in header.split(";"):
+                    parsed: SimpleCookie = SimpleCookie()
+                    try:
+                        parsed.load(pair)
+                    except CookieError:
+                        continue
+                    jar.update({k: m.value for k, m in parsed.items()})
             self._cookies = jar
         return self._cookies
 
@@ -128,10 +133,17 @@ class Request:
         return f"{self.scheme}://{self.host}{self.path}" + (f"?{query.decode('latin-1')}" if query else "")
 
     async def stream(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, chunk by chunk; 413 once it exceeds the limit."""
+        """The body as it arrives, chunk by chunk; 413 once it exceeds the limit.
+
+        The body is read once: after `stream()`, `body()` (and `text`, `json`, `form`) and a
+        second `stream()` raise `RuntimeError`. After `body()`, `stream()` yields it whole.
+        """
         if self._body is not None:
             yield self._body
             return
+        if self._streamed:
+            raise RuntimeError("the request body was already read by stream(); read it with body() instead")
+        self._streamed = True
         received = 0
         while True:
             message = await self._receive()
@@ -181,9 +193,7 @@ class Request:
                     payload = part.get_payload(decode=True)
                     if not isinstance(payload, bytes):
                         payload = b""
-                    items.append(
-                        (str(name), payload.decode(part.get_content_charset() or "utf-8", "replace"))
-                    )
+                    items.append((str(name), payload.decode(_known(part.get_content_charset()), "replace")))
             return MultiDict(items)
         return QueryParams.parse(body.decode(self._charset(), errors="replace"))
 
@@ -192,5 +202,17 @@ class Request:
         for part in content_type.split(";")[1:]:
             key, _, value = part.strip().partition("=")
             if key.lower() == "charset" and value:
-                return value.strip('"')
+                return _known(value.strip('"'))
         return "utf-8"
+
+
+def _known(charset: str | None) -> str:
+    """`charset` when Python knows it, else UTF-8: the client names it, and a name nobody
+    knows must not turn a request into a 500."""
+    if charset:
+        try:
+            b"?".decode(charset, "replace")  # unknown names, and codecs that are not text, raise
+        except (LookupError, ValueError):
+            return "utf-8"
+        return charset
+    return "utf-8"

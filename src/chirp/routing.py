@@ -56,13 +56,22 @@ class Route:
         return "websocket" if self.websocket else "http"
 
     def url(self, **params: Any) -> str:
+        """The path with `params` filled in and quoted; `KeyError` when one is missing,
+        `ValueError` when one would not match its parameter (the URL could not route back)."""
         missing = [n for n in self.converters if n not in params]
         if missing:
             raise KeyError(f"url_for({self.name!r}) needs {', '.join(missing)}")
 
         def sub(match: re.Match[str]) -> str:
-            value = str(params[match.group(1)])
-            return quote(value, safe="/" if match.group(2) == "path" else "")
+            name, kind = match.group(1), match.group(2) or "str"
+            value = str(params[name])
+            # The path is matched after it is decoded: a value the parameter's pattern refuses
+            # (a `/` in a segment, `abc` for an int) would build a URL that routes nowhere.
+            if re.fullmatch(CONVERTERS[kind][0], value) is None:
+                raise ValueError(
+                    f"url_for({self.name!r}): {name}={value!r} would not match {{{name}:{kind}}} in {self.path!r}"
+                )
+            return quote(value, safe="/" if kind == "path" else "")
 
         return _PARAM.sub(sub, self.path)
 

@@ -205,7 +205,8 @@ class Server:
         """Tell the app about this worker process starting or stopping (async workers only).
 
         An app that raises on the scope is taken not to support it, as with lifespan
-        "auto"; chirp catches and logs its own hook failures and keeps serving.
+        "auto"; chirp catches and logs its own hook failures and keeps serving. One that is
+        still busy after `startup_timeout` is cancelled, and that is logged as an error.
         """
         scope = {"type": kind, "asgi": ASGI_VERSION, "worker_id": self.state.worker_id}
 
@@ -216,10 +217,16 @@ class Server:
             raise RuntimeError(f"{kind} takes no messages")
 
         try:
-            with anyio.fail_after(self.config.startup_timeout):
+            with anyio.move_on_after(self.config.startup_timeout) as timer:
                 await self.app(scope, receive, send)
         except Exception as exc:
             logger.debug("app did not handle %s: %r", kind, exc)
+            return
+        if timer.cancelled_caught:
+            logger.error(
+                "worker %s: %s did not finish within startup_timeout=%ss and was cancelled",
+                self.state.worker_id, kind, self.config.startup_timeout,
+            )  # fmt: skip
 
     def reload_tls(self) -> bool:
         """Read the certificate files again (a renewal): new handshakes get the new certificate,

@@ -132,3 +132,31 @@ def test_handlers_with_defaults_or_kwargs_fit() -> None:
 
     assert [r.path for r in app.router.routes] == ["/a/{x:int}", "/b"]
     assert "x" in app.router.routes[0].wants
+
+
+@pytest.mark.parametrize(
+    ("template", "params"),
+    [
+        ("/users/{name}", {"name": "a/b"}),
+        ("/users/{name}", {"name": ""}),
+        ("/items/{n:int}", {"n": "seven"}),
+        ("/prices/{x:float}", {"x": 1e20}),
+        ("/orders/{id:uuid}", {"id": "not-a-uuid"}),
+    ],
+)
+def test_url_for_refuses_a_value_its_route_would_not_match(template: str, params: dict[str, Any]) -> None:
+    """A URL that cannot route back to its handler is an error when built, not a 404 later."""
+    router = Router()
+    router.add(route(template, name="r"))
+    with pytest.raises(ValueError, match="would not match"):
+        router.url_for("r", **params)
+
+
+def test_url_for_builds_urls_that_route_back() -> None:
+    router = Router()
+    router.add(route("/u/{name}/{n:int}/{x:float}/{rest:path}", name="u"))
+    url = router.url_for("u", name="ann lee?", n=-3, x=2.5, rest="a b/c")
+    assert url == "/u/ann%20lee%3F/-3/2.5/a%20b/c"
+    from urllib.parse import unquote
+
+    assert router.match("GET", unquote(url))[1] == {"name": "ann lee?", "n": -3, "x": 2.5, "rest": "a b/c"}

@@ -14,6 +14,7 @@ from chirp.errors import ConfigurationError, HTTPError, MethodNotAllowed, NotFou
 
 if TYPE_CHECKING:
     from chirp.app import App, ContractViolation
+    from chirp.datastructures import UploadFile
     from chirp.health import HealthCheck
     from chirp.middleware import (
         AllowedHostsMiddleware,
@@ -60,6 +61,7 @@ _LAZY = {
     "Redirect": "chirp.responses",
     "Response": "chirp.responses",
     "StreamingResponse": "chirp.responses",
+    "UploadFile": "chirp.datastructures",
     "WebSocket": "chirp.websocket",
     "WebSocketDisconnect": "chirp.websocket",
 }
@@ -89,6 +91,7 @@ __all__ = [
     "Session",
     "SessionMiddleware",
     "StreamingResponse",
+    "UploadFile",
     "WebSocket",
     "WebSocketDisconnect",
     "__version__",

@@ -1,22 +1,25 @@
-"""Case-insensitive headers and multi-value query/form parameters."""
+"""Case-insensitive headers, multi-value query/form parameters and uploaded files."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
+V = TypeVar("V")
 
-class MultiDict(Mapping[str, str]):
+
+class MultiDict(Mapping[str, V]):
     """An immutable mapping that keeps every value of a repeated key (last one wins on [])."""
 
     __slots__ = ("_dict", "_items")
 
-    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
+    def __init__(self, items: Iterable[tuple[str, V]] | None = None) -> None:
         self._items = list(items or [])
         self._dict = {k: v for k, v in self._items}
 
-    def __getitem__(self, key: str) -> str:
+    def __getitem__(self, key: str) -> V:
         return self._dict[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -25,17 +28,47 @@ class MultiDict(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._dict)
 
-    def getlist(self, key: str) -> list[str]:
+    def getlist(self, key: str) -> list[V]:
         return [v for k, v in self._items if k == key]
 
-    def multi_items(self) -> list[tuple[str, str]]:
+    def multi_items(self) -> list[tuple[str, V]]:
         return list(self._items)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._items!r})"
 
 
-class QueryParams(MultiDict):
+class UploadFile:
+    """A file part of a multipart form, kept as the bytes the client sent (never decoded, so a
+    binary upload arrives intact)."""
+
+    __slots__ = ("content_type", "data", "filename")
+
+    def __init__(self, filename: str, content_type: str, data: bytes) -> None:
+        self.filename = filename  # as the client named it: never use it as a path unchecked
+        self.content_type = content_type
+        self.data = data
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UploadFile):
+            return NotImplemented
+        return (self.filename, self.content_type, self.data) == (
+            other.filename,
+            other.content_type,
+            other.data,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"UploadFile(filename={self.filename!r}, content_type={self.content_type!r}, size={self.size})"
+
+
+class QueryParams(MultiDict[str]):
     @classmethod
     def parse(cls, query: str | bytes) -> QueryParams:
         if isinstance(query, bytes):

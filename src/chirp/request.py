@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
-from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
-from chirp.datastructures import Headers, MultiDict, QueryParams
+from chirp.datastructures import Headers, MultiDict, QueryParams, UploadFile
 from chirp.errors import HTTPError, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -102,18 +102,20 @@ class Request:
 
     @property
     def cookies(self) -> dict[str, str]:
+        """Every `name=value` pair of the Cookie headers (the last of a repeated name wins).
+
+        Parsed pair by pair as RFC 6265 sends them: a malformed pair (another app's on the same
+        domain) is skipped on its own instead of hiding the others, the session among them,
+        and names such as `path` or `expires` are cookies here, not attributes.
+        """
         if self._cookies is None:
             jar: dict[str, str] = {}
             for header in self.headers.getlist("cookie"):
-                # One pair at a time: a malformed cookie (another app's on the same domain)
-                # is skipped on its own instead of hiding the others, the session among them.
                 for pair in header.split(";"):
-                    parsed: SimpleCookie = SimpleCookie()
-                    try:
-                        parsed.load(pair)
-                    except CookieError:
-                        continue
-                    jar.update({k: m.value for k, m in parsed.items()})
+                    name, sep, value = pair.partition("=")
+                    name, value = name.strip(), value.strip()
+                    if sep and name and _COOKIE_NAME.fullmatch(name):
+                        jar[name] = _unquote(value)
             self._cookies = jar
         return self._cookies
 
@@ -129,8 +131,17 @@ class Request:
 
     @property
     def url(self) -> str:
+        """The URL as the client sent it: the path still percent-encoded (`/a%20b`), so it can
+        be followed back; built from `path` when the server gives no `raw_path`."""
+        raw = self.scope.get("raw_path")
+        if raw:
+            path = raw.decode("latin-1")
+        else:
+            from urllib.parse import quote
+
+            path = quote(self.path, safe="/:@!$&'()*+,;=~")
         query = self.scope.get("query_string", b"")
-        return f"{self.scheme}://{self.host}{self.path}" + (f"?{query.decode('latin-1')}" if query else "")
+        return f"{self.scheme}://{self.host}{path}" + (f"?{query.decode('latin-1')}" if query else "")
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The body as it arrives, chunk by chunk; 413 once it exceeds the limit.
@@ -175,8 +186,8 @@ class Request:
         except ValueError as exc:
             raise HTTPError(400, f"request body is not valid JSON: {exc}") from None
 
-    async def form(self) -> MultiDict:
-        """urlencoded or multipart form fields (files as their decoded text)."""
+    async def form(self) -> FormData:
+        """urlencoded or multipart form fields; a multipart file part is an `UploadFile`."""
         content_type = self.headers.get("content-type") or ""
         body = await self.body()
         if content_type.startswith("multipart/form-data"):
@@ -186,16 +197,20 @@ class Request:
             message = BytesParser(policy=HTTP).parsebytes(
                 b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
             )
-            items: list[tuple[str, str]] = []
+            items: list[tuple[str, str | UploadFile]] = []
             for part in message.iter_parts():
                 name = part.get_param("name", header="content-disposition")
-                if name:
-                    payload = part.get_payload(decode=True)
-                    if not isinstance(payload, bytes):
-                        payload = b""
-                    items.append((str(name), payload.decode(_known(part.get_content_charset()), "replace")))
+                if not name:
+                    continue
+                payload = part.get_payload(decode=True)
+                data = payload if isinstance(payload, bytes) else b""
+                filename = part.get_param("filename", header="content-disposition")
+                if filename is not None:
+                    items.append((str(name), UploadFile(str(filename), part.get_content_type(), data)))
+                else:
+                    items.append((str(name), data.decode(_known(part.get_content_charset()), "replace")))
             return MultiDict(items)
-        return QueryParams.parse(body.decode(self._charset(), errors="replace"))
+        return MultiDict(QueryParams.parse(body.decode(self._charset(), errors="replace")).multi_items())
 
     def _charset(self) -> str:
         content_type = self.headers.get("content-type") or ""
@@ -204,6 +219,18 @@ class Request:
             if key.lower() == "charset" and value:
                 return _known(value.strip('"'))
         return "utf-8"
+
+
+FormData = MultiDict[str | UploadFile]
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
+
+
+def _unquote(value: str) -> str:
+    """A cookie value without its optional double quotes, with the backslash escapes a
+    quoting Set-Cookie writer (Python's http.cookies) puts inside them undone."""
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    return re.sub(r"\\(?:([0-3][0-7][0-7])|(.))", lambda m: chr(int(m[1], 8)) if m[1] else m[2], value[1:-1])
 
 
 def _known(charset: str | None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import mimetypes
 import os
 import time
@@ -12,6 +11,7 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Literal
 
 from chirp.datastructures import MutableHeaders, check_header
+from chirp.json_values import dumps
 
 if TYPE_CHECKING:
     from pounce.asgi import Receive, Scope, Send
@@ -120,7 +120,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def __init__(self, content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
-        body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        body = dumps(content).encode()
         super().__init__(body, status, headers)
 
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from chirp.json_values import dumps
 from chirp.request import Request
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class WebSocket(Request):
 
     async def send_json(self, data: Any) -> None:
         """`data` as a JSON text message."""
-        await self.send_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        await self.send_text(dumps(data))
 
     async def send(self, data: str | bytes) -> None:
         """A text message for a `str`, a binary one for `bytes`."""

@@ -54,7 +54,8 @@ def build_app(**config: object) -> App:
 
     @app.route("/form", methods=("POST",))
     async def form(request: Request) -> dict[str, str]:
-        return dict(await request.form())
+        fields = await request.form()
+        return {k: v if isinstance(v, str) else f"{v.filename}: {v.data.decode()}" for k, v in fields.items()}
 
     @app.route("/data", methods=("POST",))
     async def data(request: Request) -> object:
@@ -132,7 +133,7 @@ def test_request_body_readers(client: httpx.Client) -> None:
     assert client.post("/echo", content=b"raw bytes").text == "raw bytes"
     assert client.post("/form", data={"a": "1", "b": "x y"}).json() == {"a": "1", "b": "x y"}
     assert client.post("/form", files={"f": ("f.txt", b"file text")}, data={"n": "v"}).json() == {
-        "f": "file text",
+        "f": "f.txt: file text",
         "n": "v",
     }
     assert client.post("/data", json={"k": [1]}).json() == {"k": [1]}

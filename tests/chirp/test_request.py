@@ -6,6 +6,7 @@ import anyio
 import pytest
 
 from chirp import App, AppConfig, Request
+from chirp.datastructures import UploadFile
 from chirp.request import ClientDisconnected
 from chirp.testing import TestClient
 
@@ -31,6 +32,63 @@ def test_a_malformed_cookie_does_not_hide_the_others(header: bytes) -> None:
 def test_cookies_from_every_header_and_quoted_values() -> None:
     headers = [(b"cookie", b'a=1; b="x\\054y"'), (b"cookie", b"c=3; a=4")]
     assert request(headers).cookies == {"a": "4", "b": "x,y", "c": "3"}
+
+
+def test_cookies_named_like_attributes_are_cookies() -> None:
+    """`path`, `expires`, `max-age` or `secure` are attributes of Set-Cookie, not of a request's
+    Cookie header: a cookie of that name must reach the app like any other."""
+    header = b"path=/shop; expires=soon; Max-Age=3; secure=yes; session=s1; empty="
+    assert request([(b"cookie", header)]).cookies == {
+        "path": "/shop", "expires": "soon", "Max-Age": "3", "secure": "yes", "session": "s1", "empty": "",
+    }  # fmt: skip
+
+
+def test_a_binary_upload_arrives_byte_for_byte_with_its_name_and_type() -> None:
+    # every byte value, CRLFs, NULs and a near-boundary: not UTF-8, not text
+    payload = bytes(range(256)) * 4 + b"\r\n--X\r\n\x00\xff\r\n\r\n"
+    app = App(AppConfig())
+
+    @app.route("/upload", methods=["POST"])
+    async def upload(request: Request) -> dict[str, object]:
+        form = await request.form()
+        photo, note = form["photo"], form["note"]
+        assert isinstance(photo, UploadFile) and isinstance(note, str)
+        return {
+            "ok": photo.data == payload, "size": photo.size, "name": photo.filename,
+            "type": photo.content_type, "note": note, "empty": repr(form["nothing"]),
+        }  # fmt: skip
+
+    # as a browser sends a form with a chosen file, a text field and a file input left empty
+    body = b"".join([
+        b'--XX\r\nContent-Disposition: form-data; name="photo"; filename="a b.png"\r\n',
+        b"Content-Type: image/png\r\n\r\n" + payload + b"\r\n",
+        b'--XX\r\nContent-Disposition: form-data; name="note"\r\n\r\n' + "héllo".encode() + b"\r\n",
+        b'--XX\r\nContent-Disposition: form-data; name="nothing"; filename=""\r\n',
+        b"Content-Type: application/octet-stream\r\n\r\n\r\n--XX--\r\n",
+    ])  # fmt: skip
+    with TestClient(app) as client:
+        response = client.post(
+            "/upload", content=body, headers={"content-type": "multipart/form-data; boundary=XX"}
+        )
+    assert response.json() == {
+        "ok": True, "size": len(payload), "name": "a b.png", "type": "image/png", "note": "héllo",
+        "empty": "UploadFile(filename='', content_type='application/octet-stream', size=0)",
+    }  # fmt: skip
+
+
+def test_url_keeps_the_path_percent_encoded() -> None:
+    app = App(AppConfig())
+
+    @app.route("/files/{name}")
+    def file(request: Request, name: str) -> dict[str, str]:
+        return {"name": name, "url": request.url}
+
+    with TestClient(app) as client:
+        response = client.get("/files/a%20b%C3%A9?x=1")
+    assert response.json() == {"name": "a bé", "url": "https://testserver/files/a%20b%C3%A9?x=1"}
+    bare = request([(b"host", b"example.com")])
+    bare.scope["path"] = "/a b/é"  # a server that gives no raw_path
+    assert bare.url == "http://example.com/a%20b/%C3%A9"
 
 
 def text_app() -> App:

@@ -76,6 +76,14 @@ def test_token_in_multipart_form_is_accepted(client: httpx.Client) -> None:
     assert response.status_code == 200
 
 
+def test_a_file_part_named_like_the_token_field_is_refused_not_a_500(client: httpx.Client) -> None:
+    cookie, token = fetch_token(client)
+    response = client.post(
+        "/submit", files={"csrf_token": ("t.txt", token.encode())}, headers=with_cookie(cookie)
+    )
+    assert response.status_code == 403 and "csrf_token" in response.text
+
+
 def test_token_in_header_is_accepted_for_every_unsafe_method(client: httpx.Client) -> None:
     cookie, token = fetch_token(client)
     for method in ("POST", "PUT", "PATCH", "DELETE"):

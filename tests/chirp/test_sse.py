@@ -216,7 +216,7 @@ def test_unserialisable_item_ends_the_stream_and_is_logged(caplog: pytest.LogCap
     async def bad() -> EventStream:
         async def gen() -> AsyncIterator[object]:
             yield {"fine": True}
-            yield {"set": {1, 2}}
+            yield {"account": object()}
 
         return EventStream(gen())
 

@@ -241,8 +241,8 @@ class CSRFMiddleware:
         if submitted is None:
             content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
             if content_type in FORM_TYPES:
-                form = await request.form()
-                submitted = form.get(self.field_name)
+                field = (await request.form()).get(self.field_name)
+                submitted = field if isinstance(field, str) else None  # a file part is no token
         if not submitted:
             return f"the {self.field_name!r} form field or {self.header_name} header is missing"
         if not token_matches(submitted, secret):

@@ -17,7 +17,6 @@ unchanged with Redis.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from chirp.errors import ConfigurationError
+from chirp.json_values import dumps
 
 logger = logging.getLogger("chirp.realtime")
 
@@ -45,7 +45,7 @@ def validate_topic(topic: object) -> str:
 
 def encode_payload(data: Any) -> str:
     try:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return dumps(data)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"emit() data must be JSON-serialisable: {exc}") from None
 

@@ -10,7 +10,6 @@ shutdown is not held up by long-lived connections and browsers reconnect elsewhe
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -22,6 +21,7 @@ import anyio
 import anyio.lowlevel
 
 from chirp.health import is_draining
+from chirp.json_values import dumps
 from chirp.responses import Response
 from pounce.asgi import Receive, Scope, Send
 
@@ -81,7 +81,7 @@ class SSEEvent:
 
 def _to_json(value: Any) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return dumps(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"SSE data must be a str or JSON-serialisable: {exc}") from None
 

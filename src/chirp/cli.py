@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
 from chirp import __version__
 from pounce.errors import AppImportError, ConfigurationError, fail
+
+if TYPE_CHECKING:
+    from chirp.app import App
 
 
 class _LazyGroup(click.Group):
@@ -43,14 +46,22 @@ def main() -> None:
     """
 
 
-def load_chirp_app(path: str) -> Any:
-    """Import `module:attr`; record the import path on a chirp App."""
+def chirp_app_in(obj: Any) -> App | None:
+    """The chirp App `obj` is, or the one inside the ASGI middleware wrapping it."""
     from chirp.app import App
+    from pounce.wrapped import wrapped_chain
+
+    return next((a for a in wrapped_chain(obj) if isinstance(a, App)), None)
+
+
+def load_chirp_app(path: str) -> Any:
+    """Import `module:attr`; record the import path on the chirp App it is or wraps."""
     from pounce.importer import import_app
 
     obj = import_app(path)
-    if isinstance(obj, App) and obj.import_path is None:
-        obj.import_path = path
+    app = chirp_app_in(obj)
+    if app is not None and app.import_path is None:
+        app.import_path = path
     return obj
 
 
@@ -96,7 +107,6 @@ def run(
     start (bind, TLS); 2 a usage or configuration error; 3 the app refused to start (its
     contract check found errors, or a startup hook failed).
     """
-    from chirp.app import App
     from chirp.config import production_posture
     from chirp.serving import server_config
     from pounce.config import ServerConfig
@@ -123,18 +133,22 @@ def run(
         # `chirp check --deploy` imports it; the flag wins over an exported CHIRP_ENV.
         os.environ["CHIRP_ENV"] = "production"
 
-    def load() -> App:
-        """Import the app and apply the flags to its config (before its freeze-time check)."""
+    def load() -> Any:
+        """Import the app and apply the flags to its config (before its freeze-time check).
+
+        The target may be an ASGI middleware around the App (`Wrapper(app)`, keeping it as
+        `.app`): the wrapper is served, the App inside it is configured and checked."""
         try:
-            app = load_chirp_app(app_path)
+            served = load_chirp_app(app_path)
         except AppImportError as exc:
             fail(exc.message, exc.hint, 1)
         except ConfigurationError as exc:  # raised by the app while it was built
             fail(str(exc), "fix the setting or its CHIRP_* variable", 2)
-        if not isinstance(app, App):
+        app = chirp_app_in(served)
+        if app is None:
             fail(f"{app_path} is not a chirp App", "use `pounce serve --app` for other ASGI apps", 2)
         if app.frozen:
-            return app
+            return served
         if production and not (app.config.secret_key or os.environ.get("CHIRP_SECRET_KEY")):
             fail("--production needs a secret key", "export CHIRP_SECRET_KEY=<32+ random characters>", 2)
         try:
@@ -142,10 +156,12 @@ def run(
             app.config = config.replace(**features)
         except ConfigurationError as exc:
             fail(str(exc), "fix the setting or the CHIRP_* variable", 2)
-        return app
+        return served
 
     configure_logging("info", "text")  # so the freeze-time contract log line is not lost
-    app = load()
+    served = load()
+    app = chirp_app_in(served)
+    assert app is not None  # load() refused anything else
     try:
         cfg = server_config(app.config, app_path, **flags)
     except ConfigurationError as exc:
@@ -154,6 +170,6 @@ def run(
     if cfg.reload and not os.environ.get(RELOAD_CHILD_ENV):
         sys.exit(reload_loop(cfg, [sys.executable, "-m", "chirp", *sys.argv[1:]]))  # the child checks
     try:  # a reload's workers import afresh (`load`); their lifespan startup checks them
-        sys.exit(serve_loaded(app, cfg.replace(reload=False), load))
+        sys.exit(serve_loaded(served, cfg.replace(reload=False), load))
     except OSError as exc:
         fail(str(exc), "", 1)

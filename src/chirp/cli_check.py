@@ -262,6 +262,7 @@ def _build_report(
     from chirp.contracts.runner import check_app, check_names
     from pounce.errors import AppImportError, ConfigurationError
     from pounce.importer import import_app
+    from pounce.wrapped import wrapped_chain
 
     posture = "production" if deploy else env
     try:
@@ -274,6 +275,7 @@ def _build_report(
         return out.broken(
             "chirp", app_path, "configuration", str(exc), exc.fix, posture or "development", deploy
         )
+    app = next((a for a in wrapped_chain(app) if isinstance(a, App)), app)  # the App inside middleware
     if not isinstance(app, App):
         return out.broken(
             "chirp", app_path, "not_a_chirp_app", f"{app_path} is a {type(app).__name__}, not a chirp App",

@@ -37,6 +37,7 @@ from chirp.middleware.sessions import Session, SessionMiddleware
 from chirp.responses import Response
 from chirp.websocket import WebSocketDisconnect
 from pounce.asgi import ASGIApp, Lifespan, Message, Scope, ServerState, http_scope
+from pounce.wrapped import app_attribute, wrapped_chain
 
 __all__ = [
     "AsyncTestClient",
@@ -80,7 +81,7 @@ class _AppHost:
                     self.startup_timeout,
                     self.startup_timeout,
                     server_state=self.state,
-                    required=bool(getattr(self.app, "lifespan_required", False)),
+                    required=bool(app_attribute(self.app, "lifespan_required", False)),
                 )
                 try:
                     await lifespan.startup(tg)
@@ -408,10 +409,16 @@ class _AppClient:
         return token
 
 
+def _chirp_app(app: ASGIApp) -> App | None:
+    """The chirp App served, itself or inside the ASGI middleware that wraps it."""
+    return next((a for a in wrapped_chain(app) if isinstance(a, App)), None)
+
+
 def _freeze(app: ASGIApp) -> None:
     """A chirp App runs its contract check first: a failing one raises `ContractViolation`."""
-    if isinstance(app, App):
-        app.freeze()
+    inner = _chirp_app(app)
+    if inner is not None:
+        inner.freeze()
 
 
 class TestClient(_AppClient, httpx.Client):
@@ -828,12 +835,13 @@ def serve(app: ASGIApp, *, host: str = "127.0.0.1", **settings: Any) -> Iterator
     from pounce.server import Server
     from pounce.sockets import bind_socket
 
-    values: dict[str, Any] = app.pounce_defaults() if isinstance(app, App) else {}
+    inner = _chirp_app(app)
+    values: dict[str, Any] = inner.pounce_defaults() if inner is not None else {}
     values.update(host=host, port=0, workers=1, reload=False, access_log=False)
     values.update(settings)
     config = ServerConfig(**values)
-    if isinstance(app, App):
-        app.pounce_preflight(config)
+    if inner is not None:
+        inner.pounce_preflight(config)
     sock = bind_socket(config)
     bound_host, port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host

@@ -144,7 +144,9 @@ class ServerConfig:
 def app_defaults(app: Any) -> dict[str, Any]:
     """The server settings an app implies through the optional `pounce_defaults()` hook
     (layered under the settings file and the flags)."""
-    hook = getattr(app, "pounce_defaults", None)
+    from pounce.wrapped import app_attribute
+
+    hook = app_attribute(app, "pounce_defaults")
     return dict(hook()) if callable(hook) else {}
 
 

@@ -24,6 +24,7 @@ from pounce.sockets import BindError
 from pounce.supervisor import Supervisor
 from pounce.tls import TLSFileError, check_files
 from pounce.workers import effective_worker_mode, worker_count
+from pounce.wrapped import app_attribute
 
 logger = logging.getLogger("pounce.error")
 
@@ -65,7 +66,7 @@ def serve_loaded(app: Any, config: ServerConfig, load_next: Callable[[], Any] | 
         check_files(config)  # the judgement `pounce check` makes of them
     except TLSFileError as exc:
         return report_failure(str(exc), "run `pounce check` with the same settings for every problem")
-    hook = getattr(app, "pounce_preflight", None)
+    hook = app_attribute(app, "pounce_preflight")
     if callable(hook):
         try:
             hook(config)

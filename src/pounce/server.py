@@ -26,6 +26,7 @@ from pounce.sockets import bind_socket
 from pounce.tls import ServerTLS, TLSFileError, check_files
 from pounce.transport import ProtocolStream
 from pounce.workers import effective_worker_mode
+from pounce.wrapped import app_attribute
 
 logger = logging.getLogger("pounce.error")
 
@@ -54,7 +55,7 @@ class Server:
         # supervisor starts the replacement, then drains it), or a lone server drains.
         self.request_limit = config.max_requests + random.randint(0, config.max_requests_jitter)
         self.retire: Callable[[], None] | None = None
-        self._lifespan_required = bool(getattr(app, "lifespan_required", False))
+        self._lifespan_required = bool(app_attribute(app, "lifespan_required", False))
         self.connections: set[HTTP11Connection] = set()
         self.addresses: list[Any] = []
         self._stopping = False

@@ -183,3 +183,56 @@ def test_a_report_with_warnings_is_printed_once_per_launch(project: Path) -> Non
         log = startup_log(project, NOISY, args, {"CHIRP_ENV": "staging", "CHIRP_SECRET_KEY": ""}, reloads=1)
         assert log.count("▲ secret_key.weak") == 1, log
         assert log.count('"event":"chirp.contract_check"') == 3
+
+
+# Starlette-style ASGI middleware around the App: it keeps the App as `.app` and passes on
+# nothing else, so the launch paths must find the App inside it.
+WRAPPED_PART = """
+
+class Timing:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def timed(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message["headers"], (b"server-timing", b"app")]}
+            await send(message)
+
+        await self.app(scope, receive, timed)
+
+
+wrapped = Timing(Timing(app))
+"""
+WRAPPED = APP + WRAPPED_PART
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pounce", "serve", "--app", "wrapapp:wrapped", "--port", "0", "--workers", "2"],
+        ["chirp", "run", "wrapapp:wrapped", "--production", "--port", "0"],
+    ],
+    ids=["pounce-serve", "chirp-run"],
+)
+def test_an_app_inside_asgi_middleware_is_refused_like_the_app(project: Path, command: list[str]) -> None:
+    (project / "wrapapp.py").write_text(WRAPPED)
+    proc = run_cli(command, project, PRODUCTION)
+    assert_refused(proc, "chirp check wrapapp:wrapped --deploy")
+    hinted = run_cli(["chirp", "check", "wrapapp:wrapped", "--deploy"], project, {"CHIRP_SECRET_KEY": SECRET})
+    assert hinted.returncode == 1 and REPORT_LINE in hinted.stdout  # the hint reproduces it
+
+
+def test_an_app_inside_asgi_middleware_is_served_with_its_wrapper(project: Path) -> None:
+    (project / "wrapapp.py").write_text(WRAPPED)
+    for args in (["pounce", "serve", "--app", "wrapapp:wrapped", "--port", "0"],
+                 ["chirp", "run", "wrapapp:wrapped", "--port", "0", "--no-reload"]):  # fmt: skip
+        server = spawn(args, project, {"CHIRP_ENV": "development"})
+        try:
+            response = httpx.get(server.url + "/")
+            assert response.text == "served" and response.headers.get_list("server-timing") == ["app", "app"]
+        finally:
+            assert server.stop() == 0
+    # lifespan_required, found inside the wrapper
+    proc = run_cli(["pounce", "serve", "--app", "wrapapp:wrapped", "--lifespan", "off"], project)
+    assert proc.returncode == 3 and "lifespan='off' is invalid for this app" in proc.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 SOURCE = """
-import asyncio, os
+import asyncio, os, time
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
@@ -19,6 +19,8 @@ async def app(scope, receive, send):
     path = scope["path"]
     if path.startswith("/items/"):
         scope["route"] = "/items/{id}"
+    if scope["query_string"] == b"hold":  # blocks this worker: a concurrent connection goes to another
+        time.sleep(0.03)
     if path.startswith("/sleep/"):
         await asyncio.sleep(float(path.split("/")[2]))
     body = f"{path} {os.getpid()}".encode()

@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -144,10 +145,12 @@ def test_totals_are_exact_across_two_workers_and_a_restart(tmp_path: Path) -> No
     server = spawn(["pounce", "serve", "--app", app, "--port", "0", "--workers", "2", "--no-access-log",
                     "--metrics"], tmp_path, env={"TMPDIR": str(scratch)})  # fmt: skip
     try:
-        pids = set()
-        for i in range(60):
-            with httpx.Client() as client:  # fresh connections spread over both workers
-                pids.add(client.get(f"{server.url}/items/{i}").text.split()[1])
+
+        def served_by(i: int) -> str:  # fresh connections, three at once, each holding its worker
+            return httpx.get(f"{server.url}/items/{i}?hold").text.split()[1]
+
+        with ThreadPoolExecutor(3) as pool:
+            pids = set(pool.map(served_by, range(60)))
         assert len(pids) == 2
         # Each worker leaves its numbers for the other every 0.1 s: poll until both have.
         assert settled(server.url, 60) == {60.0}  # any worker answering a scrape reports the whole server

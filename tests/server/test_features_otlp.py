@@ -8,6 +8,7 @@ import signal
 import socket
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -30,16 +31,19 @@ def start(
 
 
 def traced_requests(url: str, first: int, count: int) -> dict[str, tuple[str, str, str]]:
-    """`count` requests on fresh connections (spread over the workers), each continuing a
-    trace of its own: path -> (pid that served it, trace id, parent span id)."""
-    sent = {}
-    for i in range(first, first + count):
+    """`count` requests from three clients at once, each on a fresh connection and holding its
+    worker a moment (so every worker gets some), each continuing a trace of its own:
+    path -> (pid that served it, trace id, parent span id)."""
+
+    def send(i: int) -> tuple[str, tuple[str, str, str]]:
         trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
         path = f"/items/{i}"
-        response = httpx.get(url + path, headers={"traceparent": f"00-{trace_id}-{parent}-01"})
+        response = httpx.get(f"{url}{path}?hold", headers={"traceparent": f"00-{trace_id}-{parent}-01"})
         assert response.status_code == 200
-        sent[path] = (response.text.split()[1], trace_id, parent)
-    return sent
+        return path, (response.text.split()[1], trace_id, parent)
+
+    with ThreadPoolExecutor(3) as pool:
+        return dict(pool.map(send, range(first, first + count)))
 
 
 def check_spans(receiver: OTLPReceiver, sent: dict[str, tuple[str, str, str]]) -> None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import textwrap
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -27,7 +28,7 @@ ACCOUNT = "session-data-7f3ae1"
 
 SHOP = textwrap.dedent(
     f"""
-    import os
+    import os, time
     from chirp import App, AppConfig, secure_stack
 
     config = AppConfig.from_env()
@@ -41,7 +42,8 @@ SHOP = textwrap.dedent(
         return str(os.getpid())
 
     @app.route("/pay/{{order:int}}")
-    def pay(request, order: int) -> str:
+    async def pay(request, order: int) -> str:
+        time.sleep(0.05)  # holds this worker's loop: a concurrent request goes to the other one
         session = request.session
         presented = request.headers.get("authorization"), request.cookies
         raise RuntimeError(f"card declined for order {{order}}")
@@ -71,9 +73,15 @@ def credentials(url: str) -> dict[str, str]:
 
 
 def fail_orders(url: str, orders: range, headers: dict[str, str]) -> None:
-    for order in orders:
-        with httpx.Client() as client:  # a fresh connection: the requests spread over the workers
-            assert client.get(f"{url}/pay/{order}", headers=headers).status_code == 500
+    """Three clients at once, each request on a fresh connection: while one worker is busy with
+    a request, the next connection is accepted by another, so every worker gets some."""
+
+    def fail(order: int) -> int:
+        with httpx.Client() as client:
+            return client.get(f"{url}/pay/{order}", headers=headers).status_code
+
+    with ThreadPoolExecutor(3) as pool:
+        assert set(pool.map(fail, orders)) == {500}
 
 
 def check_events(receiver: SentryReceiver, orders: range, workers: int | None = None) -> None:

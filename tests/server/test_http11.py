@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import socket
@@ -15,6 +16,15 @@ import pytest
 from helpers.asgi_apps import echo, failing_startup, scope_echo
 from helpers.server import RunningServer, raw_request, serve
 from pounce.asgi import LifespanError
+
+
+@pytest.fixture(scope="module", autouse=True, params=["h11", "httptools"])
+def http(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs against both HTTP/1.1 parsers: for one pass of the module, `serve`
+    serves with the parser of that pass."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(globals(), "serve", functools.partial(serve, http=request.param))
+        yield request.param
 
 
 def status_of(raw: bytes) -> int:
@@ -296,7 +306,7 @@ def test_ipv6_loopback() -> None:
         pytest.skip(f"::1 not available: {exc}")
 
 
-def test_unix_socket(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unix_socket(tmp_path, http: str) -> None:  # type: ignore[no-untyped-def]
     path = str(tmp_path / "pounce.sock")
     import threading
 
@@ -305,7 +315,7 @@ def test_unix_socket(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from pounce.config import ServerConfig
     from pounce.server import Server
 
-    server = Server(echo, ServerConfig(uds=path, access_log=False))
+    server = Server(echo, ServerConfig(uds=path, access_log=False, http=http))
     ready = threading.Event()
     with start_blocking_portal() as portal:
         future = portal.start_task_soon(
@@ -324,7 +334,7 @@ AFTER = b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
-def strict() -> Iterator[RunningServer]:
+def strict(http: str) -> Iterator[RunningServer]:
     with serve(scope_echo) as srv:
         yield srv
 

@@ -18,7 +18,7 @@ from pounce import implementations
 from pounce.cli import main
 from pounce.config import ServerConfig
 from pounce.errors import ConfigurationError
-from pounce.protocols.http11 import HandOver, Limits, RequestHead
+from pounce.protocols.http11 import NEED_DATA, HandOver, Limits, RequestHead
 from pounce.protocols.httptools11 import FastHTTP11Protocol
 from pounce.runner import startup_banner
 
@@ -189,3 +189,14 @@ def test_a_head_over_max_header_size_is_handed_to_h11() -> None:
     proto = FastHTTP11Protocol(Limits(max_header_size=100))
     proto.feed(b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"a" * 120)
     assert isinstance(proto.next_event(), HandOver)
+
+
+def test_a_head_sent_a_byte_at_a_time_is_parsed() -> None:
+    proto = FastHTTP11Protocol(Limits())
+    request = b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+    for byte in request[:-1]:
+        proto.feed(bytes([byte]))
+        assert proto.next_event() is NEED_DATA
+    proto.feed(request[-1:])
+    head = proto.next_event()
+    assert isinstance(head, RequestHead) and head.target == b"/slow"

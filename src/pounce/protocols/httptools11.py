@@ -50,6 +50,7 @@ class FastHTTP11Protocol(HTTP11Protocol):
         self._head: RequestHead | None = None
         self._remaining = 0  # body bytes of the current request still to come
         self._body_ended = False
+        self._scanned = 0  # where the search for the end of the head resumes
         self._shadow: h11.Connection | None = None  # frames a response h11 writes
         self._fields: Headers = []
 
@@ -89,11 +90,13 @@ class FastHTTP11Protocol(HTTP11Protocol):
         buffer = self._buffer
         if not buffer:
             return PEER_CLOSED if self._eof else NEED_DATA
-        end = buffer.find(b"\r\n\r\n")
+        end = buffer.find(b"\r\n\r\n", self._scanned)
         if end < 0:
             if self._eof or len(buffer) > self._limits.max_header_size or buffer[0] < 0x21:
                 return self._hand_over()
+            self._scanned = max(0, len(buffer) - 3)  # a head sent a byte at a time is scanned once
             return NEED_DATA
+        self._scanned = 0
         size = end + 4
         head = bytes(buffer[:size])
         if size > self._limits.max_header_size or not _plain(head):

@@ -17,13 +17,17 @@ from helpers.asgi_apps import echo, failing_startup, scope_echo
 from helpers.server import RunningServer, raw_request, serve
 from pounce.asgi import LifespanError
 
+LOOP_OF = {"h11": "asyncio", "httptools": "uvloop"}  # a server without the fast extra, and one with it
+
 
 @pytest.fixture(scope="module", autouse=True, params=["h11", "httptools"])
 def http(request: pytest.FixtureRequest) -> Iterator[str]:
     """Every test here runs against both HTTP/1.1 parsers: for one pass of the module, `serve`
-    serves with the parser of that pass."""
+    serves with the parser of that pass (and the event loop that comes with it)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(globals(), "serve", functools.partial(serve, http=request.param))
+        patch.setitem(
+            globals(), "serve", functools.partial(serve, http=request.param, loop=LOOP_OF[request.param])
+        )
         yield request.param
 
 
@@ -313,11 +317,13 @@ def test_unix_socket(tmp_path, http: str) -> None:  # type: ignore[no-untyped-de
     from anyio.from_thread import start_blocking_portal
 
     from pounce.config import ServerConfig
+    from pounce.implementations import run_options
     from pounce.server import Server
 
-    server = Server(echo, ServerConfig(uds=path, access_log=False, http=http))
+    config = ServerConfig(uds=path, access_log=False, http=http, loop=LOOP_OF[http])
+    server = Server(echo, config)
     ready = threading.Event()
-    with start_blocking_portal() as portal:
+    with start_blocking_portal("asyncio", run_options(config.loop)["backend_options"]) as portal:
         future = portal.start_task_soon(
             lambda: server.serve(install_signals=False, on_ready=lambda _: ready.set())
         )

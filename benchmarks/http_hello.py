@@ -10,19 +10,32 @@ missing. Each server runs in turn on a free loopback port, pinned to one CPU wit
 other. For every connection count the table gives requests/s, p99 latency and the ratio of
 the pounce row of its pair against each server (ratios are what to read on a noisy machine),
 and a chirp hello route on pounce's fast path against the raw ASGI app. With `--rounds N`
-the servers take turns N times and the medians are reported.
+the servers take turns N times and the medians are reported. The server's CPU time per
+request is given too: the steadiest figure on a machine that other jobs share.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import statistics
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from harness import CLIENT_CPU, HERE, SERVER_CPU, free_port, peer_python, pin, pounce_command, wait_for, wrk
+from harness import (
+    CLIENT_CPU,
+    HERE,
+    SERVER_CPU,
+    free_port,
+    peer_python,
+    pin,
+    pounce_command,
+    wait_for,
+    wrk_run,
+)
 
 Command = Callable[[str, int, bool], list[str]]
 FAST = ("--http", "httptools", "--loop", "uvloop")
@@ -73,8 +86,20 @@ def cases() -> list[Case]:
     ]
 
 
-def measure(case: Case, duration: int, connections: int, access: bool) -> tuple[float, float]:
-    """Requests/s and p99 (ms) of one server, started fresh and warmed up."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time so far of a process and its children (hypercorn serves from a
+    child process), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        total += sum(cpu_seconds(int(child)) for child in children.read_text().split())
+    return total
+
+
+def measure(case: Case, duration: int, connections: int, access: bool) -> tuple[float, float, float]:
+    """Requests/s, p99 (ms) and the server's CPU microseconds per request, for one server
+    started fresh and warmed up. The CPU cost is the steadier number on a shared machine:
+    requests/s drops when another job takes the server's CPU, the CPU per request hardly does."""
     port = free_port()
     proc = subprocess.Popen(
         [*pin(SERVER_CPU), *case.command(case.app, port, access)],
@@ -84,14 +109,19 @@ def measure(case: Case, duration: int, connections: int, access: bool) -> tuple[
     )
     try:
         wait_for(port)
-        wrk(port, 2, connections)  # warm-up
-        return wrk(port, duration, connections)
+        wrk_run(port, 2, connections)  # warm-up
+        before = cpu_seconds(proc.pid)  # taskset runs the server in its own process
+        run = wrk_run(port, duration, connections)
+        return run.rps, run.p99_ms, (cpu_seconds(proc.pid) - before) / run.requests * 1e6
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def median_ratio(runs: dict[str, list[tuple[float, float]]], a: str, b: str) -> float:
+Result = tuple[float, float, float]  # requests/s, p99 ms, CPU µs per request
+
+
+def median_ratio(runs: dict[str, list[Result]], a: str, b: str) -> float:
     """The median over rounds of a/b requests/s, each round's pair measured minutes apart at most."""
     return statistics.median(x[0] / y[0] for x, y in zip(runs[a], runs[b], strict=True))
 
@@ -106,7 +136,7 @@ def main() -> None:
     print(f"server CPU {SERVER_CPU}, wrk CPU {CLIENT_CPU}, {args.duration}s per run, {args.rounds} round(s)")
     for access in (False, True):
         for connections in args.connections:
-            runs: dict[str, list[tuple[float, float]]] = {case.name: [] for case in table}
+            runs: dict[str, list[Result]] = {case.name: [] for case in table}
             for _ in range(args.rounds):  # servers take turns, so slow drift hits all of them
                 for case in table:
                     runs[case.name].append(measure(case, args.duration, connections, access))
@@ -115,11 +145,12 @@ def main() -> None:
             print(
                 f"\n{connections} connections, access log {'on' if access else 'off'} (medians over rounds)"
             )
-            print(f"{'server':<14} {'req/s':>10} {'p99 ms':>8} {'pair/this':>10}")
+            print(f"{'server':<14} {'req/s':>10} {'p99 ms':>8} {'CPU us/req':>11} {'pair/this':>10}")
             for case in table:
-                rps = statistics.median(r[0] for r in runs[case.name])
-                p99 = statistics.median(r[1] for r in runs[case.name])
-                print(f"{case.name:<14} {rps:>10.0f} {p99:>8.2f} {ratio(case.pair, case.name):>10.2f}")
+                rps, p99, cpu = (statistics.median(r[i] for r in runs[case.name]) for i in range(3))
+                print(
+                    f"{case.name:<14} {rps:>10.0f} {p99:>8.2f} {cpu:>11.1f} {ratio(case.pair, case.name):>10.2f}"
+                )
             print(f"pounce fast / uvicorn[std]: {ratio('pounce fast', 'uvicorn[std]'):.2f}x")
             print(f"pounce h11 / uvicorn h11:   {ratio('pounce h11', 'uvicorn h11'):.2f}x")
             print(f"pounce h11 / hypercorn:     {ratio('pounce h11', 'hypercorn'):.2f}x")

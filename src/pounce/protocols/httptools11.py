@@ -13,9 +13,12 @@ frames a streamed or unusual response is made only when one is needed.
 
 from __future__ import annotations
 
+import re
+
 import h11
 import httptools
 
+from pounce.protocols.headers import valid_host
 from pounce.protocols.http11 import (
     END_OF_BODY,
     NEED_DATA,
@@ -27,14 +30,13 @@ from pounce.protocols.http11 import (
     Headers,
     HTTP11Protocol,
     Limits,
-    Rejected,
     RequestHead,
-    inspect_head,
 )
 
-# What a head on this path may hold: visible ASCII, space, HTAB, CR and LF. A NUL, another
-# control character or obs-text is for h11 to judge.
-_PLAIN = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x7F)])
+# A head on this path: lines that start with a visible character (so none is folded, and no
+# empty line comes first), hold nothing but HTAB, space and visible ASCII, and end in CRLF, then
+# the empty line. A bare CR or LF, a NUL, another control character or obs-text is for h11 to judge.
+_PLAIN_HEAD = re.compile(rb"(?:[!-~][\t -~]*\r\n)+\r\n")
 _VISIBLE = bytes(range(0x21, 0x7F))
 _VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
 _HANDED_OVER = frozenset((b"transfer-encoding", b"expect", b"upgrade"))
@@ -99,7 +101,7 @@ class FastHTTP11Protocol(HTTP11Protocol):
         self._scanned = 0
         size = end + 4
         head = bytes(buffer[:size])
-        if size > self._limits.max_header_size or not _plain(head):
+        if size > self._limits.max_header_size or _PLAIN_HEAD.fullmatch(head) is None:
             return self._hand_over()
         line_end = head.find(b"\r\n")
         parts = head[:line_end].split(b" ")
@@ -115,16 +117,18 @@ class FastHTTP11Protocol(HTTP11Protocol):
             httptools.HttpRequestParser(self).feed_data(head)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             return self._hand_over()
-        if not _plain_fields(fields, http_version):
+        framing = _plain_fields(fields, http_version, self._limits)
+        if framing is None or len(target) > self._limits.max_url_length:
             return self._hand_over()
-        facts = inspect_head(self._limits, target, fields)
-        if isinstance(facts, Rejected):
-            return self._hand_over()  # a limit is broken: the h11 path answers with its status
-        del buffer[:size]
+        content_length, close = framing
+        if size == len(buffer):
+            buffer.clear()
+        else:
+            del buffer[:size]
         self._head_request = method == b"HEAD"
-        self._client_keep_alive = http_version == b"1.1" and not facts.close
-        self._remaining = facts.content_length or 0
-        self._head = RequestHead(method, target, fields, http_version, content_length=facts.content_length)
+        self._client_keep_alive = http_version == b"1.1" and not close
+        self._remaining = content_length or 0
+        self._head = RequestHead(method, target, fields, http_version, content_length=content_length)
         return self._head
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -193,29 +197,33 @@ class FastHTTP11Protocol(HTTP11Protocol):
         self._client_keep_alive = True
 
 
-def _plain(head: bytes) -> bool:
-    """Lines that end in CRLF alone, none folded, no byte outside `_PLAIN`."""
-    return (
-        not head.translate(None, _PLAIN)
-        and head.count(b"\n") == head.count(b"\r\n") == head.count(b"\r")
-        and head.find(b"\n ") < 0
-        and head.find(b"\n\t") < 0
-    )
-
-
-def _plain_fields(fields: Headers, http_version: bytes) -> bool:
-    """One Host (at most one on HTTP/1.0), at most one Content-Length of digits, no framing or
-    protocol switch left to h11, and no value h11 would trim."""
-    hosts = lengths = 0
+def _plain_fields(fields: Headers, http_version: bytes, limits: Limits) -> tuple[int | None, bool] | None:
+    """The Content-Length and whether the client asked to close, for fields that keep to every
+    limit (the head's size is checked whole) with one valid Host (at most one on HTTP/1.0), at
+    most one Content-Length of digits, no framing or protocol switch left to h11 and no value
+    h11 would trim; otherwise None."""
+    if len(fields) > limits.max_header_count:
+        return None
+    hosts = 0
+    length: int | None = None
+    close = False
     for name, value in fields:
+        if value[-1:] in (b" ", b"\t"):
+            return None
         if name == b"host":
             hosts += 1
+            if not valid_host(value):
+                return None
         elif name == b"content-length":
-            lengths += 1
-            if not value.isdigit():
-                return False
+            if length is not None or not value.isdigit():
+                return None
+            length = int(value)
+            if length > limits.max_body_size:
+                return None
+        elif name == b"connection":
+            close = close or b"close" in [token.strip() for token in value.lower().split(b",")]
         elif name in _HANDED_OVER:
-            return False
-        if value[-1:] in (b" ", b"\t"):
-            return False
-    return lengths <= 1 and (hosts == 1 or (hosts == 0 and http_version == b"1.0"))
+            return None
+    if hosts == 1 or (hosts == 0 and http_version == b"1.0"):
+        return length, close
+    return None

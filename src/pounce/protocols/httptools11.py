@@ -2,8 +2,8 @@
 
 Only the common request takes this path: a head in plain CRLF-delimited lines, an
 origin-form target, HTTP/1.0 or 1.1, and a body framed by one Content-Length or none.
-Anything else (chunked, Expect, Upgrade, a duplicate Host, obs-text, a head llhttp
-refuses, ...) is handed over, with the bytes still unparsed, to the h11 protocol,
+Anything else (chunked, Expect, Upgrade, a duplicate Host, obs-text, a head over a limit
+or one llhttp refuses, ...) is handed over, with the bytes still unparsed, to the h11 protocol,
 which serves the rest of the connection: the verdict on an unusual request is always
 h11's, so this path is never laxer than it.
 

@@ -13,7 +13,7 @@ from http import HTTPStatus
 import h11
 from h11._receivebuffer import ReceiveBuffer
 
-from pounce.protocols.headers import FIELD_VALUE, date_header, illegal_field, valid_host
+from pounce.protocols.headers import FIELD_VALUE, date_header, token_lower, valid_host
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -382,10 +382,10 @@ class HTTP11Protocol:
         out: Headers = []
         has_server = has_date = False
         framing = _Framing()
-        for name, value in headers:
-            name = bytes(name).lower()
-            if illegal_field(name, value):  # what h11 would check, without a regex per header
-                raise h11.LocalProtocolError(f"illegal response header {name!r}")
+        for raw_name, value in headers:
+            name = token_lower(bytes(raw_name))
+            if name is None or value.translate(None, FIELD_VALUE):  # what h11 checks, without a regex
+                raise h11.LocalProtocolError(f"illegal response header {raw_name!r}")
             if name == b"server":
                 has_server = True
             elif name == b"date":
@@ -446,14 +446,11 @@ class HTTP11Protocol:
         elif framing.content_length != length or framing.repeated_length:
             return None  # h11 settles (or rejects, with its own message) anything unusual
         self._written_whole = keep_alive
-        return b"".join(
-            [
-                b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status)),
-                *[name + b": " + value + b"\r\n" for name, value in out],
-                b"\r\n",
-                body,
-            ]
-        )
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+        for name, value in out:
+            parts += (name, b": ", value, b"\r\n")
+        parts += (b"\r\n", body)
+        return b"".join(parts)
 
     def response_body(self, data: bytes) -> bytes:
         if not data or self._head_request:

@@ -7,10 +7,12 @@ import asyncio
 import textwrap
 from pathlib import Path
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
 
+from chirp.cli import main as chirp_main
 from helpers.asgi_apps import lifespan_ok
 from helpers.process import spawn
 from helpers.server import serve
@@ -76,10 +78,18 @@ def test_pounce_toml_keys_are_validated(tmp_path: Path) -> None:
         ServerConfig.load(path)
 
 
-@pytest.mark.parametrize("command", ["serve", "check"])
+@pytest.mark.parametrize(
+    ("cli", "args"),
+    [
+        (main, ["serve", "--app", "m:app"]),
+        (main, ["check", "--app", "m:app"]),
+        (chirp_main, ["run", "m:app"]),
+    ],
+    ids=["pounce-serve", "pounce-check", "chirp-run"],
+)
 @pytest.mark.usefixtures("nothing_fast")
-def test_serve_and_check_refuse_a_parser_that_is_not_installed(command: str) -> None:
-    result = CliRunner().invoke(main, [command, "--app", "m:app", "--http", "httptools"])
+def test_serve_check_and_run_refuse_a_parser_that_is_not_installed(cli: click.Group, args: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*args, "--http", "httptools"])  # before the app is imported
     assert result.exit_code == 2
     assert (
         "error: http='httptools' is invalid: httptools is not installed; pip install 'chirp-pounce[fast]'"

@@ -4,6 +4,7 @@ httptools parser handing every request it does not take to h11."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import textwrap
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from chirp.cli import main as chirp_main
-from helpers.asgi_apps import lifespan_ok
+from helpers.asgi_apps import echo, lifespan_ok
 from helpers.process import spawn
 from helpers.server import serve
 from pounce import implementations
@@ -210,3 +211,28 @@ def test_a_head_sent_a_byte_at_a_time_is_parsed() -> None:
     proto.feed(request[-1:])
     head = proto.next_event()
     assert isinstance(head, RequestHead) and head.target == b"/slow"
+
+
+def test_a_connection_stays_on_httptools_until_a_request_needs_h11() -> None:
+    with (
+        serve(echo, http="httptools") as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s,
+    ):
+
+        def exchange(request: bytes, ending: bytes) -> str:
+            """Send `request`, read its response, and name the protocol serving the connection."""
+            s.sendall(request)
+            raw = b""
+            while not raw.endswith(ending):
+                chunk = s.recv(65536)
+                assert chunk, raw
+                raw += chunk
+            (conn,) = srv.server.connections
+            return type(conn.proto).__name__
+
+        plain = b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi"
+        assert exchange(plain, b"POST /a hi") == "FastHTTP11Protocol"
+        assert exchange(plain, b"POST /a hi") == "FastHTTP11Protocol"  # kept alive, still llhttp
+        chunked = b"POST /b HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nho\r\n0\r\n\r\n"
+        assert exchange(chunked, b"POST /b ho") == "HTTP11Protocol"  # handed over, and answered
+        assert exchange(plain, b"POST /a hi") == "HTTP11Protocol"  # the rest of the connection is h11's

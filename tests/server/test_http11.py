@@ -259,6 +259,34 @@ def test_idle_keep_alive_connection_is_closed() -> None:
         assert time.monotonic() - start < 3
 
 
+def read_until_closed(s: socket.socket) -> bytes:
+    """Every byte the server sends until it closes the connection (a timeout fails the test)."""
+    raw = b""
+    while chunk := s.recv(65536):
+        raw += chunk
+    return raw
+
+
+def test_a_drain_finishes_the_request_in_flight_and_closes_idle_connections() -> None:
+    with (
+        serve(echo) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as idle,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as busy,
+    ):
+        idle.sendall(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert idle.recv(65536).endswith(b"GET /first ")
+        busy.sendall(b"GET /sleep/0.5 HTTP/1.1\r\nHost: t\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while srv.server.state.requests < 2:  # poll until the slow request is in the app
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        srv.portal.call(srv.server.shutdown)
+        raw = read_until_closed(busy)
+        assert status_of(raw) == 200 and raw.endswith(b"GET /sleep/0.5 ")
+        assert b"\r\nconnection: close\r\n" in raw.lower()
+        assert read_until_closed(idle) == b""  # closed without a response
+
+
 def test_silent_connection_is_closed_without_a_response() -> None:
     with serve(echo, header_timeout=0.3) as srv:
         assert raw_request(srv.port, b"") == b""
@@ -350,9 +378,7 @@ def refused(port: int, request: bytes) -> int:
     request sent behind it on the same connection is never answered."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(request + AFTER)
-        raw = b""
-        while chunk := s.recv(65536):  # until the server closes; a timeout fails the test
-            raw += chunk
+        raw = read_until_closed(s)
     assert b"/after" not in raw, raw
     assert b"\r\nconnection: close\r\n" in raw.lower()
     return status_of(raw)
@@ -572,9 +598,7 @@ def test_expect_100_continue_from_http_1_0_is_ignored() -> None:
     ):
         s.sendall(b"POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
         s.sendall(b"abc")  # sent without waiting: the answer below must be the final one
-        raw = b""
-        while chunk := s.recv(65536):
-            raw += chunk
+        raw = read_until_closed(s)
     assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"POST /e abc")
 
 

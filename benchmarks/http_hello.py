@@ -1,52 +1,129 @@
-"""HTTP/1.1 plain-text hello, one worker: pounce vs uvicorn (pure Python) vs hypercorn, side by side.
+"""HTTP/1.1 plain-text hello, one worker: pounce vs uvicorn vs hypercorn, side by side.
 
 Run: python benchmarks/http_hello.py [--duration 10] [--rounds 1] [--connections 64 256]
-uvicorn (`--http h11 --loop asyncio`) and hypercorn are installed on first use into `.bench/`
-at the repository root; `wrk` is installed from Debian when it is missing. Each server runs in
-turn on a free loopback port, pinned to one CPU with wrk on the other. For every connection
-count the table gives requests/s, p99 latency and pounce's ratio against each peer (ratios
-are what to read on a noisy machine), then a chirp hello route against the raw ASGI app on
-pounce. With `--rounds N` the servers take turns N times and the medians are reported.
+Two pairs are compared: pounce's fast path (httptools + uvloop, the `fast` extra) against
+uvicorn[standard] (`--http httptools --loop uvloop`), and pounce on h11 + asyncio against
+uvicorn (`--http h11 --loop asyncio`) and hypercorn. Each pair runs with the access log off on
+every server, then on on every server (its lines go to /dev/null). The peers are installed on
+first use into `.bench/` at the repository root; `wrk` is installed from Debian when it is
+missing. Each server runs in turn on a free loopback port, pinned to one CPU with wrk on the
+other. For every connection count the table gives requests/s, p99 latency and the ratio of
+the pounce row of its pair against each server (ratios are what to read on a noisy machine),
+and a chirp hello route on pounce's fast path against the raw ASGI app. With `--rounds N`
+the servers take turns N times and the medians are reported. The server's CPU time per
+request is given too: the steadiest figure on a machine that other jobs share.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import statistics
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from harness import CLIENT_CPU, HERE, SERVER_CPU, free_port, peer_python, pin, pounce_command, wait_for, wrk
+from harness import (
+    CLIENT_CPU,
+    HERE,
+    SERVER_CPU,
+    free_port,
+    peer_python,
+    pin,
+    pounce_command,
+    wait_for,
+    wrk_run,
+)
 
-Command = Callable[[str, int], list[str]]
+Command = Callable[[str, int, bool], list[str]]
+FAST = ("--http", "httptools", "--loop", "uvloop")
+PORTABLE = ("--http", "h11", "--loop", "asyncio")
 
 
-def servers() -> dict[str, Command]:
-    peer = str(peer_python("uvicorn", "hypercorn"))
-    return {
-        "pounce": lambda app, port: pounce_command(app, port),
-        "uvicorn-h11": lambda app, port: [peer, "-m", "uvicorn", app, "--port", str(port), "--http", "h11",
-                                          "--loop", "asyncio", "--no-access-log", "--log-level", "warning"],
-        "hypercorn": lambda app, port: [peer, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}",
-                                        "--log-level", "warning"],
-    }  # fmt: skip
+def pounce(parser: tuple[str, ...]) -> Command:
+    def command(app: str, port: int, access: bool) -> list[str]:
+        log = ("--access-log",) if access else ()
+        return [*pounce_command(app, port, *parser), *log]  # the later --access-log wins
+
+    return command
 
 
-def measure(command: Command, app: str, duration: int, connections: int) -> tuple[float, float]:
-    """Requests/s and p99 (ms) of one server, started fresh and warmed up."""
+def uvicorn(peer: str, http: str, loop: str) -> Command:
+    def command(app: str, port: int, access: bool) -> list[str]:
+        log = ["--log-level", "info"] if access else ["--no-access-log", "--log-level", "warning"]
+        return [peer, "-m", "uvicorn", app, "--port", str(port), "--http", http, "--loop", loop, *log]
+
+    return command
+
+
+def hypercorn(peer: str) -> Command:
+    def command(app: str, port: int, access: bool) -> list[str]:
+        log = ["--access-logfile", "-"] if access else []
+        return [peer, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}", "--log-level", "warning", *log]
+
+    return command
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    app: str
+    command: Command
+    pair: str  # the pounce row this one is compared with
+
+
+def cases() -> list[Case]:
+    peer = str(peer_python("uvicorn", "uvloop", "httptools", "hypercorn"))
+    return [
+        Case("pounce fast", "hello_raw:app", pounce(FAST), "pounce fast"),
+        Case("uvicorn[std]", "hello_raw:app", uvicorn(peer, "httptools", "uvloop"), "pounce fast"),
+        Case("chirp (fast)", "apps:chirp_app", pounce(FAST), "pounce fast"),
+        Case("pounce h11", "hello_raw:app", pounce(PORTABLE), "pounce h11"),
+        Case("uvicorn h11", "hello_raw:app", uvicorn(peer, "h11", "asyncio"), "pounce h11"),
+        Case("hypercorn", "hello_raw:app", hypercorn(peer), "pounce h11"),
+    ]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time so far of a process and its children (hypercorn serves from a
+    child process), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        total += sum(cpu_seconds(int(child)) for child in children.read_text().split())
+    return total
+
+
+def measure(case: Case, duration: int, connections: int, access: bool) -> tuple[float, float, float]:
+    """Requests/s, p99 (ms) and the server's CPU microseconds per request, for one server
+    started fresh and warmed up. The CPU cost is the steadier number on a shared machine:
+    requests/s drops when another job takes the server's CPU, the CPU per request hardly does."""
     port = free_port()
-    proc = subprocess.Popen([*pin(SERVER_CPU), *command(app, port)], cwd=HERE, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*pin(SERVER_CPU), *case.command(case.app, port, access)],
+        cwd=HERE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(port)
-        wrk(port, 2, connections)  # warm-up
-        return wrk(port, duration, connections)
+        wrk_run(port, 2, connections)  # warm-up
+        before = cpu_seconds(proc.pid)  # taskset runs the server in its own process
+        run = wrk_run(port, duration, connections)
+        return run.rps, run.p99_ms, (cpu_seconds(proc.pid) - before) / run.requests * 1e6
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def median_of(results: list[tuple[float, float]]) -> tuple[float, float]:
-    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
+Result = tuple[float, float, float]  # requests/s, p99 ms, CPU µs per request
+
+
+def median_ratio(runs: dict[str, list[Result]], a: str, b: str) -> float:
+    """The median over rounds of a/b requests/s, each round's pair measured minutes apart at most."""
+    return statistics.median(x[0] / y[0] for x, y in zip(runs[a], runs[b], strict=True))
 
 
 def main() -> None:
@@ -55,39 +132,32 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times each server is measured (default 1)")
     parser.add_argument("--connections", type=int, nargs="+", default=[64, 256])
     args = parser.parse_args()
-    commands = servers()
-    # pounce's two apps run back to back, so the chirp-vs-raw ratio sees the same machine
-    cases = [
-        ("pounce", "hello_raw:app", "raw ASGI"),
-        ("pounce", "apps:chirp_app", "chirp route"),
-        ("uvicorn-h11", "hello_raw:app", "raw ASGI"),
-        ("hypercorn", "hello_raw:app", "raw ASGI"),
-    ]
+    table = cases()
     print(f"server CPU {SERVER_CPU}, wrk CPU {CLIENT_CPU}, {args.duration}s per run, {args.rounds} round(s)")
-    for connections in args.connections:
-        runs: list[list[tuple[float, float]]] = [[] for _ in cases]
-        for _ in range(args.rounds):  # servers take turns, so slow drift hits all of them
-            for i, (name, app, _label) in enumerate(cases):
-                runs[i].append(measure(commands[name], app, args.duration, connections))
-        raw, chirp, uvicorn, hypercorn = runs
+    for access in (False, True):
+        for connections in args.connections:
+            runs: dict[str, list[Result]] = {case.name: [] for case in table}
+            for _ in range(args.rounds):  # servers take turns, so slow drift hits all of them
+                for case in table:
+                    runs[case.name].append(measure(case, args.duration, connections, access))
 
-        def ratio(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
-            """The median over rounds of a/b requests/s, each round's pair measured minutes apart at most."""
-            return statistics.median(x[0] / y[0] for x, y in zip(a, b, strict=True))
-
-        print(f"\n{connections} connections (medians over rounds)")
-        print(f"{'server':<12} {'app':<12} {'req/s':>10} {'p99 ms':>8} {'pounce/this':>12}")
-        for (name, _app, label), results in zip(cases, runs, strict=True):
-            rps, p99 = median_of(results)
-            print(f"{name:<12} {label:<12} {rps:>10.0f} {p99:>8.2f} {ratio(raw, results):>12.2f}")
-        print(f"pounce / uvicorn-h11: {ratio(raw, uvicorn):.2f}x (target >= 1.0)")
-        print(f"pounce / hypercorn:   {ratio(raw, hypercorn):.2f}x (target >= 1.8)")
-        print(
-            f"p99 pounce vs uvicorn: {median_of(raw)[1]:.2f} ms vs {median_of(uvicorn)[1]:.2f} ms (target: no worse)"
-        )
-        print(
-            f"chirp route over raw ASGI on pounce: +{(ratio(raw, chirp) - 1) * 100:.0f}% time (target <= 25%)"
-        )
+            ratio = functools.partial(median_ratio, runs)
+            print(
+                f"\n{connections} connections, access log {'on' if access else 'off'} (medians over rounds)"
+            )
+            print(f"{'server':<14} {'req/s':>10} {'p99 ms':>8} {'CPU us/req':>11} {'pair/this':>10}")
+            for case in table:
+                rps, p99, cpu = (statistics.median(r[i] for r in runs[case.name]) for i in range(3))
+                print(
+                    f"{case.name:<14} {rps:>10.0f} {p99:>8.2f} {cpu:>11.1f} {ratio(case.pair, case.name):>10.2f}"
+                )
+            print(f"pounce fast / uvicorn[std]: {ratio('pounce fast', 'uvicorn[std]'):.2f}x")
+            print(f"pounce h11 / uvicorn h11:   {ratio('pounce h11', 'uvicorn h11'):.2f}x")
+            print(f"pounce h11 / hypercorn:     {ratio('pounce h11', 'hypercorn'):.2f}x")
+            print(f"pounce fast / pounce h11:   {ratio('pounce fast', 'pounce h11'):.2f}x")
+            print(
+                f"chirp route over raw ASGI (fast): +{(ratio('pounce fast', 'chirp (fast)') - 1) * 100:.0f}% time"
+            )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import click
 
 from chirp import __version__
 from pounce.errors import AppImportError, ConfigurationError, fail
+from pounce.implementations import LOOPS, PARSERS
 
 if TYPE_CHECKING:
     from chirp.app import App
@@ -90,6 +91,8 @@ Examples:
 @click.option("--metrics", is_flag=True, help="Serve Prometheus metrics at AppConfig.metrics_path.")
 @click.option("--rate-limit", is_flag=True, help="Per-client-IP rate limiting (AppConfig.rate_limit_*).")
 @click.option("--queue", is_flag=True, help="Request queue with load shedding (AppConfig.request_queue_*).")
+@click.option("--loop", type=click.Choice(LOOPS), help="Event loop (auto: uvloop when installed).")
+@click.option("--http", type=click.Choice(PARSERS), help="HTTP/1.1 parser (auto: httptools when installed).")
 def run(
     app_path: str,
     host: str | None,
@@ -100,6 +103,8 @@ def run(
     metrics: bool,
     rate_limit: bool,
     queue: bool,
+    loop: str | None,
+    http: str | None,
 ) -> None:
     """Serve APP (module:attr) with pounce.
 
@@ -122,7 +127,9 @@ def run(
         )
         if on
     }
-    flags: dict[str, Any] = {"host": host, "port": port, "workers": workers, "reload": reload, **features}
+    flags: dict[str, Any] = {
+        "host": host, "port": port, "workers": workers, "reload": reload, "loop": loop, "http": http, **features,
+    }  # fmt: skip
     try:  # every flag is checked before the app is imported
         ServerConfig(**{k: v for k, v in flags.items() if v is not None})
     except ConfigurationError as exc:

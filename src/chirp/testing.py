@@ -832,6 +832,7 @@ def serve(app: ASGIApp, *, host: str = "127.0.0.1", **settings: Any) -> Iterator
     gracefully and waits for it, so shutdown hooks have run.
     """
     from pounce.config import ServerConfig
+    from pounce.implementations import run_options
     from pounce.server import Server
     from pounce.sockets import bind_socket
 
@@ -847,7 +848,7 @@ def serve(app: ASGIApp, *, host: str = "127.0.0.1", **settings: Any) -> Iterator
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     scheme = "https" if config.ssl_certfile else "http"
     server = Server(app, config)
-    with start_blocking_portal("asyncio") as portal:
+    with start_blocking_portal("asyncio", run_options(config.loop)["backend_options"]) as portal:
         ready = portal.call(anyio.Event)
         future = portal.start_task_soon(
             lambda: server.serve(sock, install_signals=False, on_ready=lambda _: ready.set())

@@ -12,6 +12,7 @@ import click
 from pounce import __version__
 from pounce.config import ServerConfig
 from pounce.errors import AppImportError, ConfigurationError, fail
+from pounce.implementations import LOOPS, PARSERS
 
 EPILOG_SERVE = """\b
 Examples:
@@ -65,6 +66,14 @@ def server_options(f: Any) -> Any:
             help="Ask clients for a certificate (mutual TLS).",
         ),
         click.option("--lifespan", type=click.Choice(["auto", "on", "off"]), help="ASGI lifespan handling."),
+        click.option(
+            "--loop", type=click.Choice(LOOPS), help="Event loop (auto: uvloop when installed, else asyncio)."
+        ),
+        click.option(
+            "--http",
+            type=click.Choice(PARSERS),
+            help="HTTP/1.1 parser (auto: httptools when installed, else h11).",
+        ),
         click.option(
             "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug", "trace"])
         ),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from pounce import implementations
 from pounce.errors import ConfigurationError, did_you_mean
 from pounce.tls_settings import validate_settings
 from pounce.validation import check_ops_paths
@@ -71,6 +72,8 @@ class ServerConfig:
     ws_max_message_size: int = 16 * 1024 * 1024
     h2_max_concurrent_streams: int = 100
     h2c: bool = True
+    loop: str = "auto"
+    http: str = "auto"
     health_path: str = "/health"
     ready_path: str = "/ready"
     metrics_enabled: bool = False
@@ -238,6 +241,8 @@ def _validate(cfg: ServerConfig) -> None:
         raise ConfigurationError("worker_mode", cfg.worker_mode, f"use one of {', '.join(WORKER_MODES)}")
     if cfg.lifespan not in LIFESPAN_MODES:
         raise ConfigurationError("lifespan", cfg.lifespan, f"use one of {', '.join(LIFESPAN_MODES)}")
+    implementations.check("loop", cfg.loop)
+    implementations.check("http", cfg.http)
     if cfg.log_level.lower() not in LOG_LEVELS:
         raise ConfigurationError("log_level", cfg.log_level, f"use one of {', '.join(LOG_LEVELS)}")
     if cfg.access_log_format not in ACCESS_LOG_FORMATS:

@@ -17,6 +17,7 @@ import h11
 
 from pounce.asgi import ASGIApp, Message, Scope, ServerState, http_scope
 from pounce.config import ServerConfig
+from pounce.implementations import resolve
 from pounce.logs import AccessLog
 from pounce.protocols import http11
 from pounce.protocols.http11 import HTTP11Protocol
@@ -77,7 +78,7 @@ class HTTP11Connection:
         self.server = server
         self.scheme = scheme
         self.proxy = proxy_trust(config.trusted_hosts, config.forwarded_for_trusted_hops)
-        self.proto = HTTP11Protocol(
+        self.proto = protocol_class(config.http)(
             http11.Limits(
                 max_header_size=config.max_header_size,
                 max_header_count=config.max_header_count,
@@ -225,6 +226,9 @@ class HTTP11Connection:
                 return event
             if isinstance(event, http11.Rejected):
                 await self._reject(event)
+            if isinstance(event, http11.HandOver):  # a request the fast parser leaves to h11
+                self.proto = event.protocol
+                continue
             if event is http11.PEER_CLOSED or event is http11.PAUSED:
                 return None
             # NEED_DATA: between requests the idle timeout runs; once bytes of a head
@@ -286,6 +290,15 @@ class HTTP11Connection:
                 session.status,
                 (time.perf_counter() - start) * 1000,
             )
+
+
+def protocol_class(http: str) -> type[HTTP11Protocol]:
+    """The sans-IO protocol of the configured HTTP/1.1 parser."""
+    if resolve("http", http) == "httptools":
+        from pounce.protocols.httptools11 import FastHTTP11Protocol
+
+        return FastHTTP11Protocol
+    return HTTP11Protocol
 
 
 def _h2_available() -> bool:

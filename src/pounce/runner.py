@@ -17,6 +17,7 @@ import anyio
 from pounce.config import ServerConfig, app_defaults
 from pounce.errors import ConfigurationError, StartupFailed
 from pounce.features import check_features
+from pounce.implementations import resolve, run_options
 from pounce.importer import import_app
 from pounce.logs import configure_logging
 from pounce.server import Server
@@ -122,14 +123,18 @@ def startup_banner(config: ServerConfig, workers: int) -> str:
     features = ", ".join(enabled_features(config)) or "none"
     mode = effective_worker_mode(config.worker_mode)
     plural = "s" if workers != 1 else ""
-    return f"pounce {__version__} starting: bind {config.bind_description}, {workers} worker{plural} ({mode} mode), features: {features}"
+    return (
+        f"pounce {__version__} starting: bind {config.bind_description}, {workers} worker{plural} "
+        f"({mode} mode), loop {resolve('loop', config.loop)}, http {resolve('http', config.http)}, "
+        f"features: {features}"
+    )
 
 
 def serve_imported(app: object, config: ServerConfig) -> int:
     logger.info("%s", startup_banner(config, 1))
     server = Server(app, config)  # type: ignore[arg-type]
     try:
-        anyio.run(server.serve)
+        anyio.run(server.serve, **run_options(config.loop))
     except StartupFailed as exc:
         logger.error("application startup failed: %s", exc)
         return EXIT_STARTUP_FAILED

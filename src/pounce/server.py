@@ -21,6 +21,7 @@ from pounce.asgi import ASGI_VERSION, ASGIApp, Lifespan, LifespanError, ServerSt
 from pounce.config import ServerConfig
 from pounce.connection import DRAIN_IDLE_GRACE, HTTP11Connection, _h2_available
 from pounce.features import OBSERVER_TICK, build_features
+from pounce.implementations import run_options
 from pounce.logs import AccessLog
 from pounce.sockets import bind_socket
 from pounce.tls import ServerTLS, TLSFileError, check_files
@@ -416,4 +417,4 @@ def _describe(sock: socket.socket, scheme: str) -> str:
 
 def run(app: ASGIApp, config: ServerConfig) -> None:
     """Serve `app` in this process until SIGTERM/SIGINT."""
-    anyio.run(Server(app, config).serve)
+    anyio.run(Server(app, config).serve, **run_options(config.loop))

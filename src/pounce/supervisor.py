@@ -25,6 +25,7 @@ import anyio
 from pounce.config import ServerConfig
 from pounce.errors import AppImportError, ConfigurationError, StartupFailed
 from pounce.features.shared import SharedState
+from pounce.implementations import run_options
 from pounce.server import Server, server_alpn
 from pounce.sockets import bind_socket
 from pounce.tls import ServerTLS, TLSFileError, check_files
@@ -259,7 +260,8 @@ class Supervisor:
                     self.sock,
                     on_ready=lambda _: _send(ready_w, b"R"),
                     signals=(signal.SIGTERM, signal.SIGQUIT),
-                )
+                ),
+                **run_options(self.config.loop),
             )
         except StartupFailed as exc:
             _send(ready_w, b"F" + f"application startup failed: {exc}".encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import socket
@@ -15,6 +16,19 @@ import pytest
 from helpers.asgi_apps import echo, failing_startup, scope_echo
 from helpers.server import RunningServer, raw_request, serve
 from pounce.asgi import LifespanError
+
+LOOP_OF = {"h11": "asyncio", "httptools": "uvloop"}  # a server without the fast extra, and one with it
+
+
+@pytest.fixture(scope="module", autouse=True, params=["h11", "httptools"])
+def http(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs against both HTTP/1.1 parsers: for one pass of the module, `serve`
+    serves with the parser of that pass (and the event loop that comes with it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(
+            globals(), "serve", functools.partial(serve, http=request.param, loop=LOOP_OF[request.param])
+        )
+        yield request.param
 
 
 def status_of(raw: bytes) -> int:
@@ -245,6 +259,34 @@ def test_idle_keep_alive_connection_is_closed() -> None:
         assert time.monotonic() - start < 3
 
 
+def read_until_closed(s: socket.socket) -> bytes:
+    """Every byte the server sends until it closes the connection (a timeout fails the test)."""
+    raw = b""
+    while chunk := s.recv(65536):
+        raw += chunk
+    return raw
+
+
+def test_a_drain_finishes_the_request_in_flight_and_closes_idle_connections() -> None:
+    with (
+        serve(echo) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as idle,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as busy,
+    ):
+        idle.sendall(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert idle.recv(65536).endswith(b"GET /first ")
+        busy.sendall(b"GET /sleep/0.5 HTTP/1.1\r\nHost: t\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while srv.server.state.requests < 2:  # poll until the slow request is in the app
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        srv.portal.call(srv.server.shutdown)
+        raw = read_until_closed(busy)
+        assert status_of(raw) == 200 and raw.endswith(b"GET /sleep/0.5 ")
+        assert b"\r\nconnection: close\r\n" in raw.lower()
+        assert read_until_closed(idle) == b""  # closed without a response
+
+
 def test_silent_connection_is_closed_without_a_response() -> None:
     with serve(echo, header_timeout=0.3) as srv:
         assert raw_request(srv.port, b"") == b""
@@ -296,18 +338,20 @@ def test_ipv6_loopback() -> None:
         pytest.skip(f"::1 not available: {exc}")
 
 
-def test_unix_socket(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unix_socket(tmp_path, http: str) -> None:  # type: ignore[no-untyped-def]
     path = str(tmp_path / "pounce.sock")
     import threading
 
     from anyio.from_thread import start_blocking_portal
 
     from pounce.config import ServerConfig
+    from pounce.implementations import run_options
     from pounce.server import Server
 
-    server = Server(echo, ServerConfig(uds=path, access_log=False))
+    config = ServerConfig(uds=path, access_log=False, http=http, loop=LOOP_OF[http])
+    server = Server(echo, config)
     ready = threading.Event()
-    with start_blocking_portal() as portal:
+    with start_blocking_portal("asyncio", run_options(config.loop)["backend_options"]) as portal:
         future = portal.start_task_soon(
             lambda: server.serve(install_signals=False, on_ready=lambda _: ready.set())
         )
@@ -324,7 +368,7 @@ AFTER = b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
-def strict() -> Iterator[RunningServer]:
+def strict(http: str) -> Iterator[RunningServer]:
     with serve(scope_echo) as srv:
         yield srv
 
@@ -334,9 +378,7 @@ def refused(port: int, request: bytes) -> int:
     request sent behind it on the same connection is never answered."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(request + AFTER)
-        raw = b""
-        while chunk := s.recv(65536):  # until the server closes; a timeout fails the test
-            raw += chunk
+        raw = read_until_closed(s)
     assert b"/after" not in raw, raw
     assert b"\r\nconnection: close\r\n" in raw.lower()
     return status_of(raw)
@@ -556,9 +598,7 @@ def test_expect_100_continue_from_http_1_0_is_ignored() -> None:
     ):
         s.sendall(b"POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
         s.sendall(b"abc")  # sent without waiting: the answer below must be the final one
-        raw = b""
-        while chunk := s.recv(65536):
-            raw += chunk
+        raw = read_until_closed(s)
     assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"POST /e abc")
 
 

@@ -7,11 +7,18 @@ import itertools
 from dataclasses import dataclass
 
 import h11
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pounce.protocols import http11
 from pounce.protocols.http11 import HTTP11Protocol, Limits
+from pounce.protocols.httptools11 import FastHTTP11Protocol
+
+# the h11 protocol and the httptools one: the same interface, the same answers
+PROTOCOLS = pytest.mark.parametrize(
+    "protocol", [HTTP11Protocol, FastHTTP11Protocol], ids=["h11", "httptools"]
+)
 
 
 @dataclass
@@ -85,16 +92,17 @@ def serve(proto: HTTP11Protocol, chunks: list[bytes], plan: list[Exchange]) -> t
         proto.start_next_cycle()
 
 
+@PROTOCOLS
 @settings(max_examples=150, deadline=None)
 @given(plan=exchanges, cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=8))
 def test_pipelined_requests_cut_anywhere_get_well_formed_responses(
-    plan: list[Exchange], cuts: list[int]
+    protocol: type[HTTP11Protocol], plan: list[Exchange], cuts: list[int]
 ) -> None:
     stream = b"".join(request_bytes(e, i == len(plan) - 1) for i, e in enumerate(plan))
     points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
     chunks = [stream[a:b] for a, b in itertools.pairwise(points) if b > a]
 
-    out, answered = serve(HTTP11Protocol(Limits()), chunks, plan)
+    out, answered = serve(protocol(Limits()), chunks, plan)
     assert answered == len(plan)  # every request answered, and only the last one closes
 
     client = h11.Connection(h11.CLIENT)
@@ -129,8 +137,9 @@ def test_pipelined_requests_cut_anywhere_get_well_formed_responses(
     assert client.next_event() is h11.NEED_DATA  # nothing after the last response
 
 
-def test_a_mismatched_length_is_left_to_h11_which_refuses_it() -> None:
-    proto = HTTP11Protocol(Limits())
+@PROTOCOLS
+def test_a_mismatched_length_is_left_to_h11_which_refuses_it(protocol: type[HTTP11Protocol]) -> None:
+    proto = protocol(Limits())
     proto.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     assert isinstance(proto.next_event(), http11.RequestHead)
     try:

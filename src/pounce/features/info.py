@@ -17,6 +17,7 @@ from typing import Any
 from pounce.asgi import ASGIApp, Receive, Scope, Send
 from pounce.config import INFO_PATH, ServerConfig
 from pounce.features.shared import send_plain
+from pounce.implementations import resolve
 from pounce.workers import effective_worker_mode
 
 
@@ -41,6 +42,8 @@ class InfoEndpoint:
             "worker_id": getattr(server_state, "worker_id", 0),
             "workers": self.config.workers,
             "worker_mode": effective_worker_mode(self.config.worker_mode),
+            "loop": resolve("loop", self.config.loop),
+            "http": resolve("http", self.config.http),
             "draining": bool(getattr(server_state, "draining", False)),
             "uptime_seconds": round(time.monotonic() - self.started, 3),
             "config": self.redacted_config,

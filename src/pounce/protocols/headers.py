@@ -31,6 +31,24 @@ def illegal_field(name: bytes, value: bytes) -> bool:
     return not name or bool(name.translate(None, _TOKEN)) or bool(value.translate(None, FIELD_VALUE))
 
 
+_TOKENS_SEEN: dict[bytes, bytes] = {}  # field names found to be tokens, and their lower case
+
+
+def token_lower(name: bytes) -> bytes | None:
+    """`name` lower-cased when it is a token (what a field name must be), else None.
+
+    Apps send the same few names with every response: each is checked and lower-cased once,
+    and remembered (up to 1,024 of them, so an app inventing names cannot grow the table)."""
+    lowered = _TOKENS_SEEN.get(name)
+    if lowered is None:
+        lowered = name.lower()
+        if not lowered or lowered.translate(None, _TOKEN):
+            return None
+        if len(_TOKENS_SEEN) < 1024:
+            _TOKENS_SEEN[name] = lowered
+    return lowered
+
+
 # What a Host value or a URL's authority may hold: uri-host [":" port] (RFC 9110, section 7.2;
 # RFC 3986, section 3.2.2), that is unreserved, pct-encoded and sub-delims characters, ":" and the
 # brackets of an IP literal. Never "@" (userinfo), "/", "?", "#" or whitespace.

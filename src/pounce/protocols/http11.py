@@ -13,7 +13,7 @@ from http import HTTPStatus
 import h11
 from h11._receivebuffer import ReceiveBuffer
 
-from pounce.protocols.headers import FIELD_VALUE, date_header, illegal_field, valid_host
+from pounce.protocols.headers import FIELD_VALUE, date_header, token_lower, valid_host
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -64,6 +64,14 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """The request at the front of the buffer is for `protocol` to parse: the driver serves
+    the rest of the connection with it."""
+
+    protocol: HTTP11Protocol
+
+
 class _Marker:
     __slots__ = ("name",)
 
@@ -79,7 +87,7 @@ PAUSED = _Marker("PAUSED")
 END_OF_BODY = _Marker("END_OF_BODY")
 PEER_CLOSED = _Marker("PEER_CLOSED")
 
-Event = RequestHead | Body | Rejected | _Marker
+Event = RequestHead | Body | Rejected | HandOver | _Marker
 
 
 def inspect_head(limits: Limits, target: bytes, headers: Headers) -> HeadFacts | Rejected:
@@ -338,6 +346,14 @@ class HTTP11Protocol:
         )
 
     # -- output ----------------------------------------------------------------------------
+    def _output(self) -> h11.Connection:
+        """The h11 state machine that frames a response h11 writes."""
+        return self._conn
+
+    def _response_pending(self) -> bool:
+        """No byte of the response to the current request has been written."""
+        return self._conn.our_state is h11.SEND_RESPONSE
+
     @property
     def response_started(self) -> bool:
         if self._written_whole is not None:
@@ -366,10 +382,10 @@ class HTTP11Protocol:
         out: Headers = []
         has_server = has_date = False
         framing = _Framing()
-        for name, value in headers:
-            name = bytes(name).lower()
-            if illegal_field(name, value):  # what h11 would check, without a regex per header
-                raise h11.LocalProtocolError(f"illegal response header {name!r}")
+        for raw_name, value in headers:
+            name = token_lower(bytes(raw_name))
+            if name is None or value.translate(None, FIELD_VALUE):  # what h11 checks, without a regex
+                raise h11.LocalProtocolError(f"illegal response header {raw_name!r}")
             if name == b"server":
                 has_server = True
             elif name == b"date":
@@ -399,20 +415,20 @@ class HTTP11Protocol:
         if not 100 <= status <= 999:
             raise h11.LocalProtocolError(f"status code {status} is out of range")
         response = h11.Response(status_code=status, headers=out, reason=reason_phrase(status), _parsed=True)
-        return self._conn.send(response) or b""
+        return self._output().send(response) or b""
 
     def response(self, status: int, headers: Headers, body: bytes, *, close: bool = False) -> bytes:
         """A whole response in one go: head, body (none for HEAD) and end."""
         keep_alive = self._client_keep_alive and not close
         out, framing = self._headers_out(headers, not keep_alive)
-        if self._plain_status(status) and self._conn.our_state is h11.SEND_RESPONSE:
+        if self._plain_status(status) and self._response_pending():
             whole = self._whole_response(status, out, framing, body, keep_alive)
             if whole is not None:
                 return whole
         data = self._send_head(status, out)  # h11 frames it (and refuses what it must)
         if body and not self._head_request:
-            data += self._conn.send(h11.Data(data=body)) or b""
-        return data + (self._conn.send(h11.EndOfMessage()) or b"")
+            data += self._output().send(h11.Data(data=body)) or b""
+        return data + (self._output().send(h11.EndOfMessage()) or b"")
 
     def _plain_status(self, status: int) -> bool:
         """A final status whose body is sent as given (not HEAD, 204 or 304)."""
@@ -430,22 +446,19 @@ class HTTP11Protocol:
         elif framing.content_length != length or framing.repeated_length:
             return None  # h11 settles (or rejects, with its own message) anything unusual
         self._written_whole = keep_alive
-        return b"".join(
-            [
-                b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status)),
-                *[name + b": " + value + b"\r\n" for name, value in out],
-                b"\r\n",
-                body,
-            ]
-        )
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+        for name, value in out:
+            parts += (name, b": ", value, b"\r\n")
+        parts += (b"\r\n", body)
+        return b"".join(parts)
 
     def response_body(self, data: bytes) -> bytes:
         if not data or self._head_request:
             return b""
-        return self._conn.send(h11.Data(data=data)) or b""
+        return self._output().send(h11.Data(data=data)) or b""
 
     def response_end(self) -> bytes:
-        return self._conn.send(h11.EndOfMessage()) or b""
+        return self._output().send(h11.EndOfMessage()) or b""
 
     def error_response(self, status: int, reason: str) -> bytes:
         """A complete plain-text error response that closes the connection."""

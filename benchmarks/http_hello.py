@@ -1,9 +1,10 @@
-"""HTTP/1.1 plain-text hello, one worker: pounce vs uvicorn vs hypercorn, side by side.
+"""HTTP/1.1 plain-text hello, one worker: pounce vs uvicorn, granian and hypercorn, side by side.
 
 Run: python benchmarks/http_hello.py [--duration 10] [--rounds 1] [--connections 64 256]
-Two pairs are compared: pounce's fast path (httptools + uvloop, the `fast` extra) against
-uvicorn[standard] (`--http httptools --loop uvloop`), and pounce on h11 + asyncio against
-uvicorn (`--http h11 --loop asyncio`) and hypercorn. Each pair runs with the access log off on
+Two groups are compared: pounce's fast path (httptools + uvloop, the `fast` extra) against
+uvicorn[standard] (`--http httptools --loop uvloop`) and granian (Rust, its ASGI interface on
+uvloop), and pounce on h11 + asyncio against uvicorn (`--http h11 --loop asyncio`) and
+hypercorn. Each pair runs with the access log off on
 every server, then on on every server (its lines go to /dev/null). The peers are installed on
 first use into `.bench/` at the repository root; `wrk` is installed from Debian when it is
 missing. Each server runs in turn on a free loopback port, pinned to one CPU with wrk on the
@@ -58,6 +59,17 @@ def uvicorn(peer: str, http: str, loop: str) -> Command:
     return command
 
 
+def granian(peer: str) -> Command:
+    """granian's ASGI interface on uvloop, one worker process (pinned with its server)."""
+
+    def command(app: str, port: int, access: bool) -> list[str]:
+        log = ["--access-log"] if access else ["--no-access-log"]
+        return [peer, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", "1", "--loop", "uvloop", "--http", "1", "--log-level", "warning", *log, app]  # fmt: skip
+
+    return command
+
+
 def hypercorn(peer: str) -> Command:
     def command(app: str, port: int, access: bool) -> list[str]:
         log = ["--access-logfile", "-"] if access else []
@@ -75,10 +87,11 @@ class Case:
 
 
 def cases() -> list[Case]:
-    peer = str(peer_python("uvicorn", "uvloop", "httptools", "hypercorn"))
+    peer = str(peer_python("uvicorn", "uvloop", "httptools", "hypercorn", "granian"))
     return [
         Case("pounce fast", "hello_raw:app", pounce(FAST), "pounce fast"),
         Case("uvicorn[std]", "hello_raw:app", uvicorn(peer, "httptools", "uvloop"), "pounce fast"),
+        Case("granian", "hello_raw:app", granian(peer), "pounce fast"),
         Case("chirp (fast)", "apps:chirp_app", pounce(FAST), "pounce fast"),
         Case("pounce h11", "hello_raw:app", pounce(PORTABLE), "pounce h11"),
         Case("uvicorn h11", "hello_raw:app", uvicorn(peer, "h11", "asyncio"), "pounce h11"),
@@ -152,6 +165,7 @@ def main() -> None:
                     f"{case.name:<14} {rps:>10.0f} {p99:>8.2f} {cpu:>11.1f} {ratio(case.pair, case.name):>10.2f}"
                 )
             print(f"pounce fast / uvicorn[std]: {ratio('pounce fast', 'uvicorn[std]'):.2f}x")
+            print(f"pounce fast / granian:      {ratio('pounce fast', 'granian'):.2f}x")
             print(f"pounce h11 / uvicorn h11:   {ratio('pounce h11', 'uvicorn h11'):.2f}x")
             print(f"pounce h11 / hypercorn:     {ratio('pounce h11', 'hypercorn'):.2f}x")
             print(f"pounce fast / pounce h11:   {ratio('pounce fast', 'pounce h11'):.2f}x")

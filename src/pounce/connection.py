@@ -260,9 +260,9 @@ class HTTP11Connection:
         if access is not None:
             access.request(
                 self.peer,
-                head.method.decode("ascii", "replace"),
-                head.target.decode("latin-1"),
-                head.http_version.decode("ascii"),
+                head.method,
+                head.target,
+                head.http_version,
                 cycle.status,
                 (time.perf_counter() - start) * 1000,
             )
@@ -284,9 +284,9 @@ class HTTP11Connection:
         if self.access is not None:  # the upgrade request, with the status the handshake got
             self.access.request(
                 self.peer,
-                head.method.decode("ascii", "replace"),
-                head.target.decode("latin-1"),
-                head.http_version.decode("ascii"),
+                head.method,
+                head.target,
+                head.http_version,
                 session.status,
                 (time.perf_counter() - start) * 1000,
             )

@@ -187,8 +187,8 @@ class HTTP2Driver:
         if conn.access is not None:
             conn.access.request(
                 conn.peer,
-                request.method.decode("ascii", "replace"),
-                request.target.decode("latin-1"),
+                request.method,
+                request.target,
                 "2",
                 sender.status,
                 (time.perf_counter() - start) * 1000,

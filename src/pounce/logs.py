@@ -26,6 +26,9 @@ class JSONFormatter(logging.Formatter):
 _PIPE_BUF = 4096  # a write up to this size reaches a shared pipe whole, never interleaved
 
 
+Text = str | bytes  # a request's method, target and version, as the parser gave them
+
+
 class AccessLog:
     """One line per request, built without `logging`'s records and written in batches.
 
@@ -33,53 +36,62 @@ class AccessLog:
     json: `{"ts": ..., "peer": ..., "method": ..., "path": ..., "http_version": ..., "status": ..., "duration_ms": ...}`
 
     `peer` is the raw socket peer, not the proxy-resolved client. The line is the same as it
-    always was; what changed is the cost: the timestamp's date part is formatted once a second,
-    and lines reach the file descriptor when `max_lines` are waiting or on `flush()` (the
-    server flushes a few times a second and when it stops), in writes of whole lines no larger
-    than a pipe writes atomically, so workers sharing stderr never split each other's lines.
+    always was; what changed is the cost: a request only records its fields (the parser's bytes,
+    undecoded) and the time, and the lines are built together when `max_lines` are waiting or
+    on `flush()` (the server flushes a few times a second and when it stops), with the
+    timestamp's date part formatted once a second, then written in chunks of whole lines no
+    larger than a pipe writes atomically, so workers sharing stderr never split each other's
+    lines.
     """
 
     def __init__(self, fmt: str = "text", fd: int | None = None, max_lines: int = 256) -> None:
         self.json = fmt == "json"
         self.fd = sys.stderr.fileno() if fd is None else fd
         self.max_lines = max_lines
-        self.lines: list[str] = []
+        self.lines: list[tuple[float, str, Text, Text, Text, int, float]] = []
         self._second = -1
         self._prefix = ""
 
-    def _timestamp(self) -> str:
-        now = time.time()
+    def request(
+        self, peer: str, method: Text, path: Text, http_version: Text, status: int, duration_ms: float
+    ) -> None:
+        self.lines.append((time.time(), peer, method, path, http_version, status, duration_ms))
+        if len(self.lines) >= self.max_lines:
+            self.flush()
+
+    def _timestamp(self, now: float) -> str:
         second = int(now)
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
 
-    def request(
-        self, peer: str, method: str, path: str, http_version: str, status: int, duration_ms: float
-    ) -> None:
-        ts = self._timestamp()
+    def _line(self, record: tuple[float, str, Text, Text, Text, int, float]) -> str:
+        now, peer, method, path, version, status, duration_ms = record
+        if isinstance(method, bytes):
+            method = method.decode("ascii", "replace")
+        if isinstance(path, bytes):
+            path = path.decode("latin-1")
+        if isinstance(version, bytes):
+            version = version.decode("ascii", "replace")
+        ts = self._timestamp(now)
         duration = round(duration_ms, 3)
         if self.json:
-            line = (
+            return (
                 f'{{"ts": "{ts}", "peer": {_json(peer)}, "method": {_json(method)}, "path": {_json(path)}, '
-                f'"http_version": {_json(http_version)}, "status": {status}, "duration_ms": {duration}}}'
+                f'"http_version": {_json(version)}, "status": {status}, "duration_ms": {duration}}}'
             )
-        else:
-            line = f'{ts} {peer} - "{method} {path} HTTP/{http_version}" {status} {duration}ms'
-        self.lines.append(line)
-        if len(self.lines) >= self.max_lines:
-            self.flush()
+        return f'{ts} {peer} - "{method} {path} HTTP/{version}" {status} {duration}ms'
 
     def flush(self) -> None:
-        """Write what is waiting, in chunks of whole lines of at most `_PIPE_BUF` bytes."""
+        """Build and write what is waiting, in chunks of whole lines of at most `_PIPE_BUF` bytes."""
         if not self.lines:
             return
-        lines, self.lines = self.lines, []
+        records, self.lines = self.lines, []
         chunk: list[bytes] = []
         size = 0
-        for text in lines:
-            data = (text + "\n").encode("utf-8", "replace")
+        for record in records:
+            data = (self._line(record) + "\n").encode("utf-8", "replace")
             if chunk and size + len(data) > _PIPE_BUF:
                 self._write(b"".join(chunk))
                 chunk, size = [], 0

@@ -127,6 +127,28 @@ def test_access_log_fields_are_the_same_in_text_and_json(tmp_path: Path) -> None
     assert lines["text"][:20] == line["ts"][:20] and line["ts"].endswith("Z")
 
 
+def test_access_lines_from_the_parsers_bytes_read_as_from_text(tmp_path: Path) -> None:
+    """The connection hands over the parser's bytes undecoded; the line is the one the decoded
+    text gives (a target byte outside ASCII read as Latin-1, as always)."""
+    written = {}
+    for kind, fields in {
+        "bytes": (b"GET", b"/caf\xe9?q=1", b"1.1"),
+        "text": ("GET", "/caf\xe9?q=1", "1.1"),
+    }.items():
+        for fmt in ("text", "json"):
+            with open(tmp_path / f"{kind}.{fmt}", "wb") as out:
+                log = AccessLog(fmt, fd=out.fileno())
+                log.request("::1", *fields, 404, 0.25)
+                log.flush()
+            line = (tmp_path / f"{kind}.{fmt}").read_text()
+            written[kind, fmt] = line[24:] if fmt == "text" else {**json.loads(line), "ts": None}
+    assert (
+        written["bytes", "text"] == written["text", "text"] == ' ::1 - "GET /café?q=1 HTTP/1.1" 404 0.25ms\n'
+    )
+    assert written["bytes", "json"] == written["text", "json"]
+    assert written["bytes", "json"]["path"] == "/café?q=1"
+
+
 def test_access_lines_are_written_whole_in_pipe_sized_batches(tmp_path: Path) -> None:
     """Workers share stderr: a batch goes out in writes of whole lines no larger than a pipe
     writes atomically, so lines from two processes never interleave inside a line."""

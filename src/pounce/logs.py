@@ -51,6 +51,7 @@ class AccessLog:
         self.lines: list[tuple[float, str, Text, Text, Text, int, float]] = []
         self._second = -1
         self._prefix = ""
+        self._prefix_bytes = b""
 
     def request(
         self, peer: str, method: Text, path: Text, http_version: Text, status: int, duration_ms: float
@@ -59,12 +60,37 @@ class AccessLog:
         if len(self.lines) >= self.max_lines:
             self.flush()
 
-    def _timestamp(self, now: float) -> str:
+    def _second_of(self, now: float) -> int:
+        """`now`'s whole second, its date and time formatted once a second into the prefixes."""
         second = int(now)
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+            self._prefix_bytes = self._prefix.encode()
+        return second
+
+    def _timestamp(self, now: float) -> str:
+        millis = int((now - self._second_of(now)) * 1000)
+        return f"{self._prefix}.{millis:03d}Z"
+
+    def _encoded(self, record: tuple[float, str, Text, Text, Text, int, float]) -> bytes:
+        """The line with its newline. A text line from the parser's ASCII bytes is formatted as
+        bytes (no decoding and encoding again); anything else goes through `_line`."""
+        now, peer, method, path, version, status, duration_ms = record
+        if (
+            not self.json
+            and type(path) is bytes
+            and type(method) is bytes
+            and type(version) is bytes
+            and path.isascii()
+            and method.isascii()
+            and version.isascii()
+        ):
+            millis = int((now - self._second_of(now)) * 1000)
+            return b'%s.%03dZ %s - "%s %s HTTP/%s" %d %ams\n' % (
+                self._prefix_bytes, millis, peer.encode(), method, path, version, status, round(duration_ms, 3)
+            )  # fmt: skip
+        return (self._line(record) + "\n").encode("utf-8", "replace")
 
     def _line(self, record: tuple[float, str, Text, Text, Text, int, float]) -> str:
         now, peer, method, path, version, status, duration_ms = record
@@ -91,7 +117,7 @@ class AccessLog:
         chunk: list[bytes] = []
         size = 0
         for record in records:
-            data = (self._line(record) + "\n").encode("utf-8", "replace")
+            data = self._encoded(record)
             if chunk and size + len(data) > _PIPE_BUF:
                 self._write(b"".join(chunk))
                 chunk, size = [], 0

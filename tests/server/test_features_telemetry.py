@@ -127,26 +127,31 @@ def test_access_log_fields_are_the_same_in_text_and_json(tmp_path: Path) -> None
     assert lines["text"][:20] == line["ts"][:20] and line["ts"].endswith("Z")
 
 
-def test_access_lines_from_the_parsers_bytes_read_as_from_text(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["/a?b=1&c=%20", "/caf\xe9?q=1"])
+@pytest.mark.parametrize("duration", [0.25, 12.0, 0.0123456, 1500.5])
+def test_access_lines_from_the_parsers_bytes_read_as_from_text(
+    tmp_path: Path, target: str, duration: float
+) -> None:
     """The connection hands over the parser's bytes undecoded; the line is the one the decoded
     text gives (a target byte outside ASCII read as Latin-1, as always)."""
     written = {}
     for kind, fields in {
-        "bytes": (b"GET", b"/caf\xe9?q=1", b"1.1"),
-        "text": ("GET", "/caf\xe9?q=1", "1.1"),
+        "bytes": (b"GET", target.encode("latin-1"), b"1.1"),
+        "text": ("GET", target, "1.1"),
     }.items():
         for fmt in ("text", "json"):
             with open(tmp_path / f"{kind}.{fmt}", "wb") as out:
                 log = AccessLog(fmt, fd=out.fileno())
-                log.request("::1", *fields, 404, 0.25)
+                log.request("::1", *fields, 404, duration)
                 log.flush()
             line = (tmp_path / f"{kind}.{fmt}").read_text()
+            if fmt == "text":
+                assert line[23] == "Z" and " " not in line[:24]  # the timestamp, then the line
             written[kind, fmt] = line[24:] if fmt == "text" else {**json.loads(line), "ts": None}
-    assert (
-        written["bytes", "text"] == written["text", "text"] == ' ::1 - "GET /café?q=1 HTTP/1.1" 404 0.25ms\n'
-    )
+    expected = f' ::1 - "GET {target} HTTP/1.1" 404 {round(duration, 3)}ms\n'
+    assert written["bytes", "text"] == written["text", "text"] == expected
     assert written["bytes", "json"] == written["text", "json"]
-    assert written["bytes", "json"]["path"] == "/café?q=1"
+    assert written["bytes", "json"]["path"] == target
 
 
 def test_access_lines_are_written_whole_in_pipe_sized_batches(tmp_path: Path) -> None:

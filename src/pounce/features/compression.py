@@ -18,7 +18,7 @@ at once, so a client sees every chunk as soon as the app sends it.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pounce.asgi import ASGIApp, Message, Receive, Scope, Send
 
@@ -134,10 +134,12 @@ class Compression:
         self.codings = _available()
         self.available = tuple(self.codings)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The app's own awaitable, with `send` wrapped when there is a coding to negotiate.
+
+        Not a coroutine itself, so a request passing through adds no frame of its own."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         accept = ""
         for name, value in scope["headers"]:
             if name == b"accept-encoding":
@@ -145,11 +147,10 @@ class Compression:
         if not accept:
             # Nothing to negotiate: the identity body suits every cache and client, and
             # only compressed variants need `Vary` to keep caches from mixing them up.
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         coding = choose_coding(accept, self.available)
         responder = _Responder(self, send, coding, head=scope["method"] == "HEAD")
-        await self.app(scope, receive, responder.send)
+        return self.app(scope, receive, responder.send)
 
 
 class _Responder:

@@ -5,16 +5,27 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 
-_cache: tuple[int, bytes] = (0, b"")
+_cache: tuple[int, bytes, bytes] = (0, b"", b"")
 
 
-def date_header() -> bytes:
-    """The IMF-fixdate for now, recomputed at most once per second."""
+def _dated() -> tuple[int, bytes, bytes]:
+    """The second, its IMF-fixdate and its HTTP/1.1 `date` line, recomputed at most once per second."""
     global _cache
     now = int(time.time())
     if _cache[0] != now:
-        _cache = (now, formatdate(now, usegmt=True).encode())
-    return _cache[1]
+        value = formatdate(now, usegmt=True).encode()
+        _cache = (now, value, b"date: %s\r\n" % value)
+    return _cache
+
+
+def date_header() -> bytes:
+    """The IMF-fixdate for now."""
+    return _dated()[1]
+
+
+def date_line() -> bytes:
+    """The `date` header line for now, as an HTTP/1.1 head carries it."""
+    return _dated()[2]
 
 
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -13,7 +13,7 @@ from http import HTTPStatus
 import h11
 from h11._receivebuffer import ReceiveBuffer
 
-from pounce.protocols.headers import FIELD_VALUE, date_header, token_lower, valid_host
+from pounce.protocols.headers import FIELD_VALUE, date_header, date_line, token_lower, valid_host
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -249,6 +249,40 @@ def reason_phrase(status: int) -> bytes:
     return _PHRASES.get(status, b"")
 
 
+_STATUS_LINES: dict[int, bytes] = {}
+# Response fields found valid, as their lower-cased name and the line they are sent as. Apps send
+# the same few fields with every response, so each is checked and formatted once; the table is
+# emptied when it fills (an app whose values change with every response).
+_FIELD_LINES: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
+_FIELD_LINES_LIMIT = 2048
+# Fields that say something about framing or that the server adds itself.
+_NOT_PLAIN = frozenset((b"content-length", b"connection", b"transfer-encoding", b"server", b"date"))
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))
+    return line
+
+
+def _field_line(field: tuple[bytes, bytes]) -> tuple[bytes, bytes] | None:
+    """The lower-cased name and the line of a valid response field, remembered; None if invalid.
+
+    Raises TypeError for a field that is not a pair of bytes (a list cannot be remembered)."""
+    entry = _FIELD_LINES.get(field)
+    if entry is None:
+        raw_name, value = field
+        name = token_lower(bytes(raw_name))
+        if name is None or value.translate(None, FIELD_VALUE):
+            return None
+        entry = (name, b"%s: %s\r\n" % (name, value))
+        if len(_FIELD_LINES) >= _FIELD_LINES_LIMIT:
+            _FIELD_LINES.clear()
+        _FIELD_LINES[field] = entry
+    return entry
+
+
 class HTTP11Protocol:
     """One HTTP/1.1 connection, server side.
 
@@ -263,6 +297,7 @@ class HTTP11Protocol:
     def __init__(self, limits: Limits, server_header: bytes = b"pounce") -> None:
         self._limits = limits
         self._server_header = server_header
+        self._server_line = b"server: %s\r\n" % server_header if server_header else b""
         self._lines = _Lines(min(CHUNK_LINE_LIMIT, limits.max_header_size))
         self._conn = self._parser()
         self._body_received = 0
@@ -420,8 +455,16 @@ class HTTP11Protocol:
     def response(self, status: int, headers: Headers, body: bytes, *, close: bool = False) -> bytes:
         """A whole response in one go: head, body (none for HEAD) and end."""
         keep_alive = self._client_keep_alive and not close
+        plain = self._plain_status(status) and self._response_pending()
+        if plain:
+            try:
+                whole = self._plain_response(status, headers, body, keep_alive)
+            except (TypeError, ValueError):  # a field that is not a pair of bytes
+                whole = None
+            if whole is not None:
+                return whole
         out, framing = self._headers_out(headers, not keep_alive)
-        if self._plain_status(status) and self._response_pending():
+        if plain:
             whole = self._whole_response(status, out, framing, body, keep_alive)
             if whole is not None:
                 return whole
@@ -433,6 +476,34 @@ class HTTP11Protocol:
     def _plain_status(self, status: int) -> bool:
         """A final status whose body is sent as given (not HEAD, 204 or 304)."""
         return 200 <= status <= 999 and status != 204 and status != 304 and not self._head_request
+
+    def _plain_response(self, status: int, headers: Headers, body: bytes, keep_alive: bool) -> bytes | None:
+        """The common whole response, from remembered field lines: valid fields, none of them
+        about framing but at most one Content-Length that matches the body. The same bytes as
+        `_whole_response`; None for anything else, which takes the general path."""
+        parts = [_status_line(status)]
+        length = b"%d" % len(body)
+        length_given = False
+        for field in headers:
+            entry = _field_line(field)
+            if entry is None:
+                return None
+            name, line = entry
+            if name in _NOT_PLAIN:
+                if name != b"content-length" or length_given or field[1] != length:
+                    return None
+                length_given = True
+            parts.append(line)
+        if self._server_line:
+            parts.append(self._server_line)
+        parts.append(date_line())
+        if not keep_alive:
+            parts.append(b"connection: close\r\n")
+        if not length_given:
+            parts.append(b"content-length: %s\r\n" % length)
+        parts += (b"\r\n", body)
+        self._written_whole = keep_alive
+        return b"".join(parts)
 
     def _whole_response(
         self, status: int, out: Headers, framing: _Framing, body: bytes, keep_alive: bool

@@ -54,7 +54,10 @@ class FastHTTP11Protocol(HTTP11Protocol):
         self._body_ended = False
         self._scanned = 0  # where the search for the end of the head resumes
         self._shadow: h11.Connection | None = None  # frames a response h11 writes
-        self._fields: Headers = []
+        self._fields = _Fields()
+        # llhttp's parser, kept from one request to the next while each ends with its head
+        # (no body, keep-alive): llhttp then waits for the next head as a new parser would.
+        self._llhttp: httptools.HttpRequestParser | None = None
 
     # -- input -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -112,28 +115,28 @@ class FastHTTP11Protocol(HTTP11Protocol):
         if http_version is None or target[:1] != b"/" or target.translate(None, _VISIBLE):
             return self._hand_over()
         fields: Headers = []
-        self._fields = fields
+        self._fields.fields = fields
+        parser = self._llhttp or httptools.HttpRequestParser(self._fields)
         try:
-            httptools.HttpRequestParser(self).feed_data(head)
+            parser.feed_data(head)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             return self._hand_over()
         framing = _plain_fields(fields, http_version, self._limits)
         if framing is None or len(target) > self._limits.max_url_length:
             return self._hand_over()
         content_length, close = framing
+        keep_alive = http_version == b"1.1" and not close
+        # A body (which llhttp is not fed) or the end of the connection leaves it mid-message.
+        self._llhttp = parser if keep_alive and not content_length else None
         if size == len(buffer):
             buffer.clear()
         else:
             del buffer[:size]
         self._head_request = method == b"HEAD"
-        self._client_keep_alive = http_version == b"1.1" and not close
+        self._client_keep_alive = keep_alive
         self._remaining = content_length or 0
         self._head = RequestHead(method, target, fields, http_version, content_length=content_length)
         return self._head
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        """llhttp's callback for each header field of the head being parsed."""
-        self._fields.append((name.lower(), value))
 
     def _hand_over(self) -> HandOver:
         """The h11 protocol, holding every byte not yet parsed, for the rest of the connection."""
@@ -195,6 +198,19 @@ class FastHTTP11Protocol(HTTP11Protocol):
         self._body_ended = False
         self._head_request = False
         self._client_keep_alive = True
+
+
+class _Fields:
+    """Collects the header fields llhttp parses (its callbacks' target: not the protocol, which
+    would then hold its parser in a reference cycle)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self) -> None:
+        self.fields: Headers = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name.lower(), value))
 
 
 def _plain_fields(fields: Headers, http_version: bytes, limits: Limits) -> tuple[int | None, bool] | None:

@@ -44,7 +44,6 @@ class ServerState:
 
 
 def http_scope(
-    *,
     method: bytes,
     target: bytes,
     headers: list[tuple[bytes, bytes]],

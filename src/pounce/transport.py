@@ -80,21 +80,27 @@ class ProtocolStream(ByteStream):
         return cls(transport, protocol, sock)
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
-        protocol = self._protocol
-        if not protocol.buffer:
+        data = await self.read(max_bytes)
+        if not data:
             if self._closed:
                 raise anyio.ClosedResourceError
-            if protocol.eof:
-                raise anyio.EndOfStream
+            raise anyio.EndOfStream
+        return data
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        """`receive()` without its exceptions: b"" once the stream has ended or is closed (what
+        the connection driver waits for between requests, one call deep)."""
+        protocol = self._protocol
+        if not protocol.buffer:
+            if self._closed or protocol.eof:
+                return b""
             protocol.reader = asyncio.get_running_loop().create_future()
             try:
                 await protocol.reader
             finally:
                 protocol.reader = None
             if not protocol.buffer:
-                if self._closed:
-                    raise anyio.ClosedResourceError
-                raise anyio.EndOfStream
+                return b""
         buffer = protocol.buffer
         if len(buffer) <= max_bytes:  # the usual case: take it all without slicing twice
             data = bytes(buffer)

@@ -86,9 +86,12 @@ class AccessLog:
             and method.isascii()
             and version.isascii()
         ):
-            millis = int((now - self._second_of(now)) * 1000)
-            return b'%s.%03dZ %s - "%s %s HTTP/%s" %d %ams\n' % (
-                self._prefix_bytes, millis, peer.encode(), method, path, version, status, round(duration_ms, 3)
+            second = int(now)
+            if second != self._second:
+                self._second_of(now)
+            return b'%s.%03dZ %s - "%s %s HTTP/%s" %d %sms\n' % (
+                self._prefix_bytes, int((now - second) * 1000), peer.encode(), method, path, version, status,
+                _milliseconds(duration_ms),
             )  # fmt: skip
         return (self._line(record) + "\n").encode("utf-8", "replace")
 
@@ -101,7 +104,7 @@ class AccessLog:
         if isinstance(version, bytes):
             version = version.decode("ascii", "replace")
         ts = self._timestamp(now)
-        duration = round(duration_ms, 3)
+        duration = _milliseconds(duration_ms).decode()
         if self.json:
             return (
                 f'{{"ts": "{ts}", "peer": {_json(peer)}, "method": {_json(method)}, "path": {_json(path)}, '
@@ -135,6 +138,13 @@ class AccessLog:
             except OSError:
                 return  # stderr closed or full for good: access lines are not worth a crash
             view = view[written:]
+
+
+def _milliseconds(duration_ms: float) -> bytes:
+    """`duration_ms` to the microsecond as `repr(round(duration_ms, 3))` writes it (`12.0`, `1.2`,
+    `0.045`), at less than half its cost: fixed-point, then the trailing zeros dropped."""
+    text = (b"%.3f" % duration_ms).rstrip(b"0")
+    return text + b"0" if text[-1:] == b"." else text
 
 
 _json = json.encoder.encode_basestring  # the C escaper json.dumps uses for a str

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers.asgi_apps import lifespan_ok
 from helpers.feature_apps import write_feature_app
 from helpers.process import spawn
 from helpers.server import serve
-from pounce.logs import AccessLog
+from pounce.logs import AccessLog, _milliseconds
 
 
 async def traced_app(scope, receive, send):  # type: ignore[no-untyped-def]
@@ -152,6 +154,13 @@ def test_access_lines_from_the_parsers_bytes_read_as_from_text(
     assert written["bytes", "text"] == written["text", "text"] == expected
     assert written["bytes", "json"] == written["text", "json"]
     assert written["bytes", "json"]["path"] == target
+
+
+@settings(max_examples=2000, deadline=None)
+@given(duration=st.floats(min_value=0, max_value=1e9) | st.integers(0, 10**9).map(lambda us: us / 1000))
+def test_an_access_line_gives_the_duration_as_the_rounded_float_prints(duration: float) -> None:
+    """The duration is formatted in fixed point and trimmed, which reads as `round(d, 3)` does."""
+    assert _milliseconds(duration).decode() == repr(round(duration, 3))
 
 
 def test_access_lines_are_written_whole_in_pipe_sized_batches(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ realtime bus): `chirp check` builds, freezes and judges an app without loading i
 from __future__ import annotations
 
 import inspect
-import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
     from chirp.runtime import AppRuntime
     from pounce.asgi import Receive, Scope, Send
     from pounce.config import ServerConfig
-
-logger = logging.getLogger("chirp.app")
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Forward references: the request and response types load with the runtime, not with the app.
@@ -351,9 +348,11 @@ class App:
 
             publish(self, report)  # posture as telemetry: gauges for /metrics and one JSON log line
             if show_report and report.ok and report.counts.get("warning", 0):
+                import logging
+
                 from chirp.contracts.render.text import render_text
 
-                logger.warning("%s", render_text(report, color=False))
+                logging.getLogger("chirp.app").warning("%s", render_text(report, color=False))
         if not self.freeze_report.ok:
             from chirp.contracts.render.text import render_text
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -159,6 +158,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError("--config", str(path), f"cannot read the file ({exc.strerror})") from exc
+    import tomllib  # loaded with a config file, not with every ServerConfig
+
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -153,6 +153,20 @@ def test_discovery_finds_manifests_and_skips_charts(project: Path) -> None:
     assert finding["location"] == {"file": "k8s/base/deployment.yaml", "line": 8}
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["Dockerfile", "Dockerfile.", "Dockerfile.prod", "web.Dockerfile", ".dockerfile", "dockerfile", "Containerfile.ci",
+     "compose.yaml", "compose.yml.bak", "compose.prod.yml", "compose.yaml.yaml", "compose..yml", "docker-compose.a.b.yaml",
+     "docker-compose.yml", "xcompose.yaml", "README.md"],
+)  # fmt: skip
+def test_file_names_match_as_globs_do(name: str) -> None:
+    import fnmatch
+
+    patterns = discover.DOCKERFILES + discover.COMPOSE_FILES
+    assert all(p.count("*") <= 1 for p in patterns)  # what the text comparison supports
+    assert discover._matches(name, patterns) == any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
 def test_settings_name_the_artefacts_and_no_artefacts_reads_none(project: Path) -> None:
     write(project, {"deploy/web.yaml": DEPLOYMENT.replace("45", "10"), "other/web.yaml": DEPLOYMENT})
     assert ids(run_json(project)[1]) == {"shutdown.grace_period"}  # found in deploy/

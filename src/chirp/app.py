@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chirp.config import AppConfig, SourceSite, caller_site
 from chirp.errors import ConfigurationError
-from chirp.health import HealthCheck
 from chirp.routing import CSRF_MODES, Route, Router, check_handler
 from pounce.errors import StartupFailed
 
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from chirp.contracts.model import Report, Rule, Severity
     from chirp.contracts.suppress import Suppression
     from chirp.db import Database
+    from chirp.health import HealthCheck
     from chirp.realtime.backplane import Backplane
     from chirp.request import Request
     from chirp.responses import Response
@@ -216,6 +216,8 @@ class App:
 
     def add_health_check(self, check: HealthCheck) -> None:
         self._ensure_open("add a health check")
+        from chirp.health import HealthCheck  # loaded by an app that has health checks
+
         if not isinstance(check, HealthCheck):
             raise TypeError("add_health_check() takes a HealthCheck(name, check, timeout=...)")
         self.health_checks.append(check)

@@ -85,7 +85,14 @@ def test_chirp_check_loads_nothing_the_app_does_not_use(project: Path, args: tup
 
 
 # What a text report needs none of: each loads when a project, a flag or a request asks for it.
-LAZY_MODULES = ("logging", "json", "tomllib", "chirp.contracts.policy", "chirp.contracts.explain")
+LAZY_MODULES = (
+    "logging",
+    "json",
+    "tomllib",
+    "chirp.health",
+    "chirp.contracts.policy",
+    "chirp.contracts.explain",
+)
 
 
 @pytest.mark.parametrize("args", [(), ("--deploy",)])

@@ -11,7 +11,8 @@ from chirp.contracts.snapshot import Snapshot
 
 E, W = Severity.ERROR, Severity.WARNING
 _TRUE = frozenset({"1", "true", "yes", "on"})
-_PYTHON_IMAGE = re.compile(r"^(?:(?:docker\.io/)?library/)?python:(\d+)\.(\d+)(?:\.(\d+))?(?:[-.].*)?$")
+# compiled by `re` when there is an image to judge
+_PYTHON_IMAGE = r"^(?:(?:docker\.io/)?library/)?python:(\d+)\.(\d+)(?:\.(\d+))?(?:[-.].*)?$"
 ROOT_USERS = frozenset({"root", "0"})
 
 
@@ -118,7 +119,7 @@ def python(snap: Snapshot) -> Iterator[Finding]:
         )
         return
     for image in art.images:
-        match = _PYTHON_IMAGE.match(str(image.base.value))
+        match = re.match(_PYTHON_IMAGE, str(image.base.value))
         if match is None:
             continue
         major, minor, patch = match.groups()

@@ -252,6 +252,24 @@ def test_the_launch_in_the_command_is_what_capacity_judges(project: Path) -> Non
     )
 
 
+def test_requires_python_is_held_to_the_python_images(project: Path) -> None:
+    dockerfile = 'FROM python:3.12-slim\nUSER 1000\nCMD ["chirp", "run", "app:app", "--production"]\n'
+    write(
+        project,
+        {"Dockerfile": dockerfile, "pyproject.toml": '[project]\nname = "p"\nrequires-python = ">=3.13"\n'},
+    )
+    code, report = run_json(project)
+    assert code == 1 and ids(report) == {"container.python"}
+    write(project, {"pyproject.toml": '[project]\nname = "p"\nrequires-python = "three"\n'})
+    code, report = run_json(project)
+    assert (
+        ids(report) == {"container.python"}
+        and "is not a version specifier" in report["findings"][0]["message"]
+    )
+    write(project, {"Dockerfile": dockerfile.replace("python:3.12-slim", "debian:12")})
+    assert "container.python" not in ids(run_json(project)[1])  # no Python image to judge
+
+
 def test_artefact_parsers_load_only_when_there_are_artefacts(project: Path) -> None:
     probe = (
         "import runpy, sys\n"
@@ -267,7 +285,10 @@ def test_artefact_parsers_load_only_when_there_are_artefacts(project: Path) -> N
         return result.stdout.strip().splitlines()[-1]
 
     assert loaded() == "[]"
-    write(project, {"Dockerfile": 'FROM python:3.12-slim\nUSER 1000\nCMD ["chirp", "run", "app:app"]\n'})
+    dockerfile = 'FROM python:3.12-slim\nUSER 1000\nCMD ["chirp", "run", "app:app"]\n'
+    write(project, {"Dockerfile": dockerfile.replace("python:3.12-slim", "debian:12")})
+    assert loaded() == "['dockerfile_parse']"  # no Python image: nothing to hold requires-python to
+    write(project, {"Dockerfile": dockerfile})
     assert loaded() == "['dockerfile_parse', 'packaging']"
     write(project, {"k8s/web.yaml": DEPLOYMENT})
     assert loaded() == "['dockerfile_parse', 'packaging', 'yaml']"

@@ -109,6 +109,11 @@ def python(snap: Snapshot) -> Iterator[Finding]:
     spec = art.requires_python if art is not None else None
     if art is None or spec is None:
         return
+    # Only python: images are judged: without one there is nothing to compare, and packaging
+    # (the authority on requires-python) is not loaded.
+    pythons = [(image, m) for image in art.images if (m := re.match(_PYTHON_IMAGE, str(image.base.value)))]
+    if not pythons:
+        return
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     try:
@@ -118,10 +123,7 @@ def python(snap: Snapshot) -> Iterator[Finding]:
             f"requires-python {spec.value!r} is not a version specifier", spec.at, "requires-python"
         )
         return
-    for image in art.images:
-        match = re.match(_PYTHON_IMAGE, str(image.base.value))
-        if match is None:
-            continue
+    for image, match in pythons:
         major, minor, patch = match.groups()
         candidates = [f"{major}.{minor}.{patch}"] if patch else [f"{major}.{minor}.0", f"{major}.{minor}.99"]
         if not any(allowed.contains(v, prereleases=True) for v in candidates):

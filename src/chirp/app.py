@@ -7,7 +7,6 @@ realtime bus): `chirp check` builds, freezes and judges an app without loading i
 from __future__ import annotations
 
 import inspect
-import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chirp.config import AppConfig, SourceSite, caller_site
 from chirp.errors import ConfigurationError
-from chirp.health import HealthCheck
 from chirp.routing import CSRF_MODES, Route, Router, check_handler
 from pounce.errors import StartupFailed
 
@@ -23,14 +21,13 @@ if TYPE_CHECKING:
     from chirp.contracts.model import Report, Rule, Severity
     from chirp.contracts.suppress import Suppression
     from chirp.db import Database
+    from chirp.health import HealthCheck
     from chirp.realtime.backplane import Backplane
     from chirp.request import Request
     from chirp.responses import Response
     from chirp.runtime import AppRuntime
     from pounce.asgi import Receive, Scope, Send
     from pounce.config import ServerConfig
-
-logger = logging.getLogger("chirp.app")
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Forward references: the request and response types load with the runtime, not with the app.
@@ -219,6 +216,8 @@ class App:
 
     def add_health_check(self, check: HealthCheck) -> None:
         self._ensure_open("add a health check")
+        from chirp.health import HealthCheck  # loaded by an app that has health checks
+
         if not isinstance(check, HealthCheck):
             raise TypeError("add_health_check() takes a HealthCheck(name, check, timeout=...)")
         self.health_checks.append(check)
@@ -351,9 +350,11 @@ class App:
 
             publish(self, report)  # posture as telemetry: gauges for /metrics and one JSON log line
             if show_report and report.ok and report.counts.get("warning", 0):
+                import logging
+
                 from chirp.contracts.render.text import render_text
 
-                logger.warning("%s", render_text(report, color=False))
+                logging.getLogger("chirp.app").warning("%s", render_text(report, color=False))
         if not self.freeze_report.ok:
             from chirp.contracts.render.text import render_text
 

@@ -132,7 +132,6 @@ def run_check(
 ) -> int:
     """The whole command as a function returning the exit code; usage errors raise `UsageError`."""
     from chirp.contracts import output as out
-    from chirp.contracts.explain import explain_rule, list_rules_text
     from chirp.contracts.model import Severity
     from chirp.contracts.registry import installed_registry
     from pounce.errors import ConfigurationError
@@ -141,6 +140,8 @@ def run_check(
     if list_rules and explain:
         raise out.UsageError("--list-rules and --explain are exclusive", "ask for one of them")
     if list_rules or explain:
+        from chirp.contracts.explain import explain_rule, list_rules_text
+
         try:
             registry = installed_registry()
         except ConfigurationError as exc:  # a rule pack that does not load

@@ -10,11 +10,11 @@ import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any, get_type_hints
+from typing import Any
 
 from pounce.errors import ConfigurationError, did_you_mean
 from pounce.tls_settings import validate_settings
-from pounce.validation import check_ops_paths
+from pounce.validation import check_ops_paths, field_type
 
 ENVIRONMENTS = ("development", "test", "staging", "production")
 WORKER_MODES = ("auto", "sync", "async")
@@ -157,14 +157,13 @@ class AppConfig:
         Booleans accept 1/true/yes/on and 0/false/no/off, tuples are comma separated.
         An unknown `<prefix>*` variable warns; a malformed value raises naming the variable.
         """
-        hints = get_type_hints(cls)
         names = cls.field_names()
         values: dict[str, Any] = {}
         from_environment: set[str] = set()
         for name in names:
             var = prefix + name.upper()
             if var in os.environ:
-                values[name] = parse_env_value(var, os.environ[var], hints[name])
+                values[name] = parse_env_value(var, os.environ[var], field_type(cls, name))
                 from_environment.add(name)
         known = {prefix + n.upper() for n in names}
         for var in os.environ:

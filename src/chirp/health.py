@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pounce.asgi import Scope, Send
-
-logger = logging.getLogger("chirp.health")
 
 CheckFn = Callable[[], Any] | Callable[[], Awaitable[Any]]
 

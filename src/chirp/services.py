@@ -11,7 +11,6 @@ import inspect
 import types
 from typing import TYPE_CHECKING, Any
 
-from chirp.health import HealthCheck
 from chirp.routing import Route
 
 if TYPE_CHECKING:
@@ -76,6 +75,8 @@ def mount_services(app: App) -> None:
     if not app.router.claims(LIVE_PATH):
         app.router.add(live_route(app))
     if app.database is not None and not any(c.name == "database" for c in app.health_checks):
+        from chirp.health import HealthCheck
+
         app.health_checks.append(HealthCheck("database", app.database.probe))
 
 

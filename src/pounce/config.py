@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 from pounce import implementations
 from pounce.errors import ConfigurationError, did_you_mean
 from pounce.tls_settings import validate_settings
-from pounce.validation import check_ops_paths
+from pounce.validation import check_ops_paths, field_type
 
 LIFESPAN_MODES = ("auto", "on", "off")
 WORKER_MODES = ("auto", "sync", "async")
@@ -119,14 +118,13 @@ class ServerConfig:
     def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> ServerConfig:
         """Build from a mapping (a TOML table or CLI flags), coercing and checking keys."""
         known = cls.field_names()
-        hints = get_type_hints(cls)
         values: dict[str, Any] = {}
         for key, raw in data.items():
             name = key.replace("-", "_")
             if name not in known:
                 fix = did_you_mean(name, known) or "remove it; see `pounce config schema`"
                 raise ConfigurationError(f"{source}: {key}", raw, f"unknown setting, {fix}")
-            values[name] = _coerce(name, raw, hints[name], source)
+            values[name] = _coerce(name, raw, field_type(cls, name), source)
         return cls(**values)
 
     @classmethod
@@ -159,6 +157,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError("--config", str(path), f"cannot read the file ({exc.strerror})") from exc
+    import tomllib  # loaded with a config file, not with every ServerConfig
+
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

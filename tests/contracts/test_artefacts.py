@@ -153,6 +153,20 @@ def test_discovery_finds_manifests_and_skips_charts(project: Path) -> None:
     assert finding["location"] == {"file": "k8s/base/deployment.yaml", "line": 8}
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["Dockerfile", "Dockerfile.", "Dockerfile.prod", "web.Dockerfile", ".dockerfile", "dockerfile", "Containerfile.ci",
+     "compose.yaml", "compose.yml.bak", "compose.prod.yml", "compose.yaml.yaml", "compose..yml", "docker-compose.a.b.yaml",
+     "docker-compose.yml", "xcompose.yaml", "README.md"],
+)  # fmt: skip
+def test_file_names_match_as_globs_do(name: str) -> None:
+    import fnmatch
+
+    patterns = discover.DOCKERFILES + discover.COMPOSE_FILES
+    assert all(p.count("*") <= 1 for p in patterns)  # what the text comparison supports
+    assert discover._matches(name, patterns) == any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
 def test_settings_name_the_artefacts_and_no_artefacts_reads_none(project: Path) -> None:
     write(project, {"deploy/web.yaml": DEPLOYMENT.replace("45", "10"), "other/web.yaml": DEPLOYMENT})
     assert ids(run_json(project)[1]) == {"shutdown.grace_period"}  # found in deploy/
@@ -238,6 +252,24 @@ def test_the_launch_in_the_command_is_what_capacity_judges(project: Path) -> Non
     )
 
 
+def test_requires_python_is_held_to_the_python_images(project: Path) -> None:
+    dockerfile = 'FROM python:3.12-slim\nUSER 1000\nCMD ["chirp", "run", "app:app", "--production"]\n'
+    write(
+        project,
+        {"Dockerfile": dockerfile, "pyproject.toml": '[project]\nname = "p"\nrequires-python = ">=3.13"\n'},
+    )
+    code, report = run_json(project)
+    assert code == 1 and ids(report) == {"container.python"}
+    write(project, {"pyproject.toml": '[project]\nname = "p"\nrequires-python = "three"\n'})
+    code, report = run_json(project)
+    assert (
+        ids(report) == {"container.python"}
+        and "is not a version specifier" in report["findings"][0]["message"]
+    )
+    write(project, {"Dockerfile": dockerfile.replace("python:3.12-slim", "debian:12")})
+    assert "container.python" not in ids(run_json(project)[1])  # no Python image to judge
+
+
 def test_artefact_parsers_load_only_when_there_are_artefacts(project: Path) -> None:
     probe = (
         "import runpy, sys\n"
@@ -253,7 +285,10 @@ def test_artefact_parsers_load_only_when_there_are_artefacts(project: Path) -> N
         return result.stdout.strip().splitlines()[-1]
 
     assert loaded() == "[]"
-    write(project, {"Dockerfile": 'FROM python:3.12-slim\nUSER 1000\nCMD ["chirp", "run", "app:app"]\n'})
+    dockerfile = 'FROM python:3.12-slim\nUSER 1000\nCMD ["chirp", "run", "app:app"]\n'
+    write(project, {"Dockerfile": dockerfile.replace("python:3.12-slim", "debian:12")})
+    assert loaded() == "['dockerfile_parse']"  # no Python image: nothing to hold requires-python to
+    write(project, {"Dockerfile": dockerfile})
     assert loaded() == "['dockerfile_parse', 'packaging']"
     write(project, {"k8s/web.yaml": DEPLOYMENT})
     assert loaded() == "['dockerfile_parse', 'packaging', 'yaml']"

@@ -7,7 +7,7 @@ checked: pre-commit runs the check on every commit.
 
 from __future__ import annotations
 
-import json
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -43,22 +43,23 @@ async def item(request, item_id: int):
     return {"id": item_id}
 """
 
-# Run a command's entry point in this process, then report every module it loaded.
+# Run a command's entry point in this process, then report every module it loaded (as a
+# Python literal: importing json to print it would hide whether the command loaded it).
 RUNNER = """\
-import json, sys
+import sys
 from {module} import main
 try:
     main(sys.argv[1:], prog_name="{prog}")
 except SystemExit as exit:
     code = exit.code
-print(json.dumps({{"code": code, "modules": sorted(sys.modules)}}), file=sys.stderr)
+print(repr({{"code": code, "modules": sorted(sys.modules)}}), file=sys.stderr)
 """
 
 
 def loaded(project: Path, module: str, prog: str, *args: str) -> tuple[int, list[str]]:
     proc = subprocess.run([sys.executable, "-c", RUNNER.format(module=module, prog=prog), *args],
                           cwd=project, capture_output=True, text=True, timeout=60)  # fmt: skip
-    result = json.loads(proc.stderr.strip().splitlines()[-1])
+    result = ast.literal_eval(proc.stderr.strip().splitlines()[-1])
     return result["code"], result["modules"]
 
 
@@ -81,6 +82,32 @@ def test_chirp_check_loads_nothing_the_app_does_not_use(project: Path, args: tup
     code, modules = loaded(project, "chirp.cli", "chirp", "check", "coldapp:app", *args)
     assert code in (0, 1)
     assert heavy(modules) == []
+
+
+# What a text report needs none of: each loads when a project, a flag or a request asks for it.
+LAZY_MODULES = (
+    "logging",
+    "json",
+    "tomllib",
+    "chirp.health",
+    "chirp.contracts.policy",
+    "chirp.contracts.explain",
+)
+
+
+@pytest.mark.parametrize("args", [(), ("--deploy",)])
+def test_a_text_report_loads_no_logger_json_toml_or_policy(project: Path, args: tuple[str, ...]) -> None:
+    code, modules = loaded(project, "chirp.cli", "chirp", "check", "coldapp:app", *args)
+    assert code in (0, 1)
+    assert [m for m in LAZY_MODULES if m in modules] == []
+
+
+def test_a_project_file_loads_what_reads_it(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.chirp.check]\npolicy = "policy.toml"\n')
+    (project / "policy.toml").write_text('[severity]\n"deploy_metrics.disabled" = "warning"\n')
+    code, modules = loaded(project, "chirp.cli", "chirp", "check", "coldapp:app", "--format", "json")
+    assert code in (0, 1)
+    assert [m for m in LAZY_MODULES if m in modules] == ["json", "tomllib", "chirp.contracts.policy"]
 
 
 def test_pounce_check_loads_nothing_the_app_does_not_use(project: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import replace
@@ -24,6 +23,8 @@ class UsageError(Exception):
 
 def load_baseline(path: str) -> set[str]:
     """Fingerprints of the findings in a saved `--format json` report."""
+    import json  # only a baseline needs it: the text report does not
+
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

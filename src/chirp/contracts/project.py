@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ def find_upward(start: str | None, name: str) -> Path | None:
 
 @functools.lru_cache(maxsize=32)
 def _load(path: str, mtime: float) -> dict[str, Any]:
+    import tomllib  # a project without pyproject.toml never pays for the TOML parser
+
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)

@@ -9,15 +9,17 @@ import inspect
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chirp.contracts.model import Finding, Location, Report, Rule, Severity
-from chirp.contracts.policy import Policy
 from chirp.contracts.project import check_settings, find_upward, read_toml
 from chirp.contracts.registry import RuleRegistry, installed_registry
 from chirp.contracts.snapshot import Snapshot
 from chirp.contracts.suppress import Suppression, apply, check_overrides, effective_level, from_pyproject
 from pounce.errors import ConfigurationError, did_you_mean
+
+if TYPE_CHECKING:
+    from chirp.contracts.policy import Policy
 
 ENGINE_RULES = ("suppression.expired", "suppression.unused", "contracts.rule_error")
 
@@ -67,12 +69,17 @@ def check_app(
     suppressions = list(app.suppressions) + from_pyproject(pyproject)
     policy = project_policy(pyproject)
     known = [*registry, *app.contract_rules]
-    policy.enforce(known, select, ignore, [s.rule_id for s in suppressions])
+    if policy is not None:
+        policy.enforce(known, select, ignore, [s.rule_id for s in suppressions])
     level = fail_level(deploy or warnings_as_errors, fail_on)
     return run(
         snap,
         rules,
-        overrides=policy.overrides(app.severity_overrides, {r.id: r for r in known}),
+        overrides=(
+            policy.overrides(app.severity_overrides, {r.id: r for r in known})
+            if policy is not None
+            else dict(app.severity_overrides)
+        ),
         suppressions=suppressions,
         select=select,
         ignore=ignore,
@@ -90,14 +97,17 @@ def check_names(app: Any, select: Sequence[str], ignore: Sequence[str]) -> None:
     rules += registry.with_tag("artefact")
     selected(rules, select, ignore, {r.id for r in registry} | {r.category for r in registry})
     pyproject = find_upward(getattr(app.site, "file", None), "pyproject.toml")
-    project_policy(pyproject).enforce([*registry, *app.contract_rules], select, ignore, ())
+    policy = project_policy(pyproject)
+    if policy is not None:
+        policy.enforce([*registry, *app.contract_rules], select, ignore, ())
 
 
-def project_policy(pyproject: Path | None) -> Policy:
-    """The organisation policy named in `[tool.chirp.check]`, or none."""
+def project_policy(pyproject: Path | None) -> Policy | None:
+    """The organisation policy named in `[tool.chirp.check]`, or None (the policy module loads
+    only for a project that names one)."""
     settings = check_settings(pyproject)
     if "policy" not in settings:
-        return Policy()
+        return None
     from chirp.contracts.policy import load
 
     return load(pyproject, settings)

@@ -163,12 +163,6 @@ def effective_level(rule: Rule, env: str, deploy: bool, override: Severity | Non
     return max(present) if present else None
 
 
-@dataclass
-class _Use:
-    suppression: Suppression
-    used: bool = False
-
-
 def apply(
     findings: Sequence[Finding],
     suppressions: Iterable[Suppression],
@@ -186,20 +180,20 @@ def apply(
     engine rule is not selected).
     """
     today = today or dt.date.today()
-    uses = [_Use(s) for s in suppressions if s.applies(env, deploy)]
+    active = [s for s in suppressions if s.applies(env, deploy)]
+    used: set[int] = set()  # positions in `active` that matched a finding
     out: list[Finding] = []
     for finding in findings:
         match = None
-        for use in uses:
-            if use.suppression.rule_id == finding.rule_id:
-                use.used = True
-                if not use.suppression.expired(today) and match is None:
-                    match = use.suppression
+        for position, s in enumerate(active):
+            if s.rule_id == finding.rule_id:
+                used.add(position)
+                if not s.expired(today) and match is None:
+                    match = s
         if match is not None:
             finding = replace(finding, suppressed=Suppressed(match.reason, match.origin, match.site))
         out.append(finding)
-    for use in uses:
-        s = use.suppression
+    for position, s in enumerate(active):
         if s.expired(today):
             assert s.until is not None
             extra = make(
@@ -208,14 +202,14 @@ def apply(
                 s.site,
                 s.rule_id,
             )
-        elif not use.used and s.rule_id in rules_run:
+        elif position not in used and s.rule_id in rules_run:
             extra = make(
                 "suppression.unused",
                 f"the suppression of {s.rule_id} matched no finding ({s.reason})",
                 s.site,
                 s.rule_id,
             )
-        elif not use.used and s.rule_id not in known:
+        elif position not in used and s.rule_id not in known:
             extra = make(
                 "suppression.unused",
                 f"the suppression names {s.rule_id!r}, which is not a known rule",

@@ -6,17 +6,16 @@ domain, so anything outside the list is answered with 400 before any handler run
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
+
+from chirp.middleware._log import security_log
 
 if TYPE_CHECKING:
     from chirp.request import Request
     from chirp.responses import Response
 
-
-logger = logging.getLogger("chirp.security")
 
 # A DNS name (letters, digits, hyphens, underscores, dots) or an IPv4 literal, then an
 # optional port; or a bracketed IPv6 literal with an optional port.
@@ -88,7 +87,7 @@ class AllowedHostsMiddleware:
         self.allowed_hosts: tuple[str, ...] = tuple(normalize_pattern(p) for p in allowed_hosts)
         self.allow_any = "*" in self.allowed_hosts
         if not self.allowed_hosts:
-            logger.warning("allowed_hosts is empty: every request will be refused with 400")
+            security_log().warning("allowed_hosts is empty: every request will be refused with 400")
 
     def is_allowed(self, host_header: str | None) -> bool:
         if self.allow_any:
@@ -104,7 +103,7 @@ class AllowedHostsMiddleware:
         values = request.headers.getlist("host")
         if len(values) == 1 and self.is_allowed(values[0]):
             return await call_next(request)
-        logger.warning("refused a request for host %r: not in allowed_hosts", values)
+        security_log().warning("refused a request for host %r: not in allowed_hosts", values)
         from chirp.negotiation import error_response  # the refusal path only
 
         response = error_response(request, 400, "the Host header is not allowed")

@@ -21,13 +21,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chirp.errors import ConfigurationError
+from chirp.middleware._log import security_log
 from chirp.middleware.allowed_hosts import host_matches, normalize_pattern, split_host
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from chirp.responses import Response
     from chirp.routing import Route
 
-logger = logging.getLogger("chirp.security")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 MODES = ("token", "origin")
@@ -158,13 +157,15 @@ class CSRFMiddleware:
         route = request.route
         mode = self.route_mode(route)
         if request.session is None and mode == "token":
-            logger.error("%s", MISSING_SESSION)
+            security_log().error("%s", MISSING_SESSION)
             return _refusal(request, 500, MISSING_SESSION)
         if request.scope.get("type") == "websocket":
             if route is not None and route.check_origin and request.headers.get("origin") is not None:
                 reason = self._check_origin(request)
                 if reason is not None:
-                    logger.warning("refused a cross-site WebSocket handshake on %s: %s", request.path, reason)
+                    security_log().warning(
+                        "refused a cross-site WebSocket handshake on %s: %s", request.path, reason
+                    )
                     return _refusal(request, 403, f"cross-site WebSocket handshake: {reason}")
             return await call_next(request)
         if (
@@ -179,7 +180,7 @@ class CSRFMiddleware:
         else:
             reason = self._check_origin(request) or await self._check_token(request)
         if reason is not None:
-            logger.warning("CSRF check failed for %s %s: %s", request.method, request.path, reason)
+            security_log().warning("CSRF check failed for %s %s: %s", request.method, request.path, reason)
             return _refusal(request, 403, f"CSRF check failed: {reason}")
         return await call_next(request)
 

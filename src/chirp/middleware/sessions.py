@@ -16,8 +16,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
-import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
@@ -25,13 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from chirp.config import secret_required
 from chirp.errors import ConfigurationError
+from chirp.middleware._log import security_log
 
 if TYPE_CHECKING:
     from chirp.config import AppConfig
     from chirp.request import Request
     from chirp.responses import Response
 
-logger = logging.getLogger("chirp.security")
 
 DEFAULT_MAX_AGE = 14 * 24 * 60 * 60
 _PURPOSE = "chirp.session"
@@ -188,7 +186,7 @@ class SessionMiddleware:
                 )
             secret_key = secrets.token_urlsafe(32)
             if env == "development":
-                logger.warning(
+                security_log().warning(
                     "SessionMiddleware has no secret_key: using a random key for this process "
                     "(development only; sessions end when the process restarts)"
                 )
@@ -227,6 +225,8 @@ class SessionMiddleware:
         """The signed cookie value for `session`, issued at `now`."""
         payload = session.to_payload()
         payload["iat"] = int(time.time() if now is None else now)
+        import json  # on the first request, not when the app is built
+
         try:
             raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -251,6 +251,8 @@ class SessionMiddleware:
             if not any(hmac.compare_digest(tag, self._tag(k, body)) for k in self._fallback_keys):
                 return None, False
             fallback = True
+        import json
+
         try:
             payload = json.loads(_b64decode(body))
         except (binascii.Error, ValueError):
@@ -303,7 +305,7 @@ class SessionMiddleware:
         """Set the cookie that carries `session` on `response`."""
         value = self.encode(session)
         if len(self.cookie_name) + len(value) > _BROWSER_COOKIE_LIMIT:
-            logger.warning(
+            security_log().warning(
                 "session cookie is %d bytes; browsers drop cookies over 4 KiB, so keep "
                 "large data server-side and store only a reference in the session",
                 len(value),

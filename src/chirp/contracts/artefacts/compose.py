@@ -18,7 +18,8 @@ from chirp.contracts.artefacts.yamldoc import Map, line
 from chirp.contracts.model import Location
 
 STOP_GRACE_DEFAULT = 10.0  # seconds `docker compose stop/down` waits before SIGKILL
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+# compiled by `re` when a Compose file is read (this module loads with any YAML file)
+_INTERPOLATION = r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
 
 
 def is_compose(docs: list[Any]) -> bool:
@@ -98,7 +99,7 @@ def written_value(value: str) -> str | None:
         missing = True
         return ""
 
-    filled = _INTERPOLATION.sub(fill, value.replace("$$", "\x00")).replace("\x00", "$")
+    filled = re.sub(_INTERPOLATION, fill, value.replace("$$", "\x00")).replace("\x00", "$")
     return None if missing else filled
 
 

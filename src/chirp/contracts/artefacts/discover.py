@@ -11,7 +11,6 @@ and name the rendered file.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -46,7 +45,17 @@ class ArtefactError(Exception):
 
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    """Whether `name` fits one of `patterns`, each a file name with at most one `*` (any run of
+    characters, as in a glob): compared as text, since translating the globs into regular
+    expressions is most of the cost of discovery."""
+    for pattern in patterns:
+        head, star, tail = pattern.partition("*")
+        if not star:
+            if name == pattern:
+                return True
+        elif len(name) >= len(head) + len(tail) and name.startswith(head) and name.endswith(tail):
+            return True
+    return False
 
 
 def kind_of(path: Path) -> str | None:

@@ -1,4 +1,8 @@
-"""Quantities as Kubernetes and Compose write them: CPU cores, memory bytes, durations."""
+"""Quantities as Kubernetes and Compose write them: CPU cores, memory bytes, durations.
+
+The patterns are compiled by `re` on first use (and cached there): the capacity rules import
+this module on every check, and a check without deployment files parses no quantity.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,12 @@ _DECIMAL = {
     "P": 1e15,
     "E": 1e18,
 }
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$")
+_QUANTITY = r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$"
 # Compose sizes: 512m, 1gb, 300k, 1.5g (a number of bytes with an optional b/k/m/g suffix)
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$", re.IGNORECASE)
+_SIZE = r"(?i)^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$"
 _SIZE_UNIT = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 # Durations as Compose writes them: 1m30s, 10s, 500ms, 1h
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)")
+_DURATION_PART = r"(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)"
 _SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 
@@ -40,7 +44,7 @@ def quantity(value: object) -> float | None:
     text = _plain(value)
     if not isinstance(text, str):
         return text
-    match = _QUANTITY.match(text)
+    match = re.match(_QUANTITY, text)
     if match is None:
         return None
     number, suffix = float(match[1]), match[2] or ""
@@ -52,7 +56,7 @@ def size(value: object) -> float | None:
     text = _plain(value)
     if not isinstance(text, str):
         return text
-    match = _SIZE.match(text)
+    match = re.match(_SIZE, text)
     if match is None:
         return None
     return float(match[1]) * _SIZE_UNIT[match[2].lower()]
@@ -63,7 +67,7 @@ def duration(value: object) -> float | None:
     text = _plain(value)
     if not isinstance(text, str):
         return text
-    parts = _DURATION_PART.findall(text)
+    parts = re.findall(_DURATION_PART, text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
     return sum(float(n) * _SECONDS[u] for n, u in parts)

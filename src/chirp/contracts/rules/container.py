@@ -11,7 +11,8 @@ from chirp.contracts.snapshot import Snapshot
 
 E, W = Severity.ERROR, Severity.WARNING
 _TRUE = frozenset({"1", "true", "yes", "on"})
-_PYTHON_IMAGE = re.compile(r"^(?:(?:docker\.io/)?library/)?python:(\d+)\.(\d+)(?:\.(\d+))?(?:[-.].*)?$")
+# compiled by `re` when there is an image to judge
+_PYTHON_IMAGE = r"^(?:(?:docker\.io/)?library/)?python:(\d+)\.(\d+)(?:\.(\d+))?(?:[-.].*)?$"
 ROOT_USERS = frozenset({"root", "0"})
 
 
@@ -108,6 +109,11 @@ def python(snap: Snapshot) -> Iterator[Finding]:
     spec = art.requires_python if art is not None else None
     if art is None or spec is None:
         return
+    # Only python: images are judged: without one there is nothing to compare, and packaging
+    # (the authority on requires-python) is not loaded.
+    pythons = [(image, m) for image in art.images if (m := re.match(_PYTHON_IMAGE, str(image.base.value)))]
+    if not pythons:
+        return
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     try:
@@ -117,10 +123,7 @@ def python(snap: Snapshot) -> Iterator[Finding]:
             f"requires-python {spec.value!r} is not a version specifier", spec.at, "requires-python"
         )
         return
-    for image in art.images:
-        match = _PYTHON_IMAGE.match(str(image.base.value))
-        if match is None:
-            continue
+    for image, match in pythons:
         major, minor, patch = match.groups()
         candidates = [f"{major}.{minor}.{patch}"] if patch else [f"{major}.{minor}.0", f"{major}.{minor}.99"]
         if not any(allowed.contains(v, prereleases=True) for v in candidates):

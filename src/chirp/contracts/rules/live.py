@@ -19,9 +19,10 @@ if TYPE_CHECKING:  # only annotations here: a check without --live never loads t
 
 E, W = Severity.ERROR, Severity.WARNING
 TAGS = ("live",)
-_NONCE = re.compile(r"'nonce-([^']+)'")
-_NONCE_ATTR = re.compile(r"""\bnonce\s*=\s*["']?([A-Za-z0-9+/_=-]+)""")
-_VERSION = re.compile(r"\d+\.\d+|/\s*\d")
+# Patterns `re` compiles on first use: only a check with --live or --url reads a response.
+_NONCE = r"'nonce-([^']+)'"
+_NONCE_ATTR = r"""\bnonce\s*=\s*["']?([A-Za-z0-9+/_=-]+)"""
+_VERSION = r"\d+\.\d+|/\s*\d"
 # most specific first: the lifespan line carries the exception message
 SHUTDOWN_FAILURES = ("lifespan shutdown failed", "shutdown did not finish", "shutdown hook failed")
 MIN_NONCE_CHARS = 22  # 16 random bytes (128 bits) in base64
@@ -185,14 +186,16 @@ def csp_nonce(snap: Snapshot) -> Iterator[Finding]:
         if first is None:
             continue
         problems = []
-        nonces = [set(_NONCE.findall(ex.header("content-security-policy") or "")) for ex in (first, second)]
+        nonces = [
+            set(re.findall(_NONCE, ex.header("content-security-policy") or "")) for ex in (first, second)
+        ]
         if nonces[0] & nonces[1]:
             problems.append(f"two responses carried the same nonce {sorted(nonces[0] & nonces[1])[0]!r}")
         short = sorted(n for n in nonces[0] | nonces[1] if len(n) < MIN_NONCE_CHARS)
         if short:
             problems.append(f"nonce {short[0]!r} is shorter than 128 bits")
         for ex, header_nonces in zip((first, second), nonces, strict=True):
-            stray = sorted(set(_NONCE_ATTR.findall(ex.text)) - header_nonces)
+            stray = sorted(set(re.findall(_NONCE_ATTR, ex.text)) - header_nonces)
             if stray and ex.content_type == "text/html":
                 problems.append(f"the page uses nonce {stray[0]!r}, which is not in its CSP header")
                 break
@@ -336,7 +339,7 @@ def server_header(snap: Snapshot) -> Iterator[Finding]:
     leaks: dict[str, str] = {}
     for ex in run.exchanges.values():
         server = ex.header("server")
-        if server and _VERSION.search(server):
+        if server and re.search(_VERSION, server):
             leaks.setdefault(f"Server: {server}", ex.path)
         powered = ex.header("x-powered-by")
         if powered:

@@ -16,13 +16,13 @@ from chirp.contracts.snapshot import Snapshot
 
 SECRET_VARS = frozenset({"CHIRP_SECRET_KEY", "CHIRP_SECRET_KEY_FALLBACKS"})
 URL_VARS = frozenset({"CHIRP_DATABASE_URL", "CHIRP_REDIS_URL"})
-_PASSWORD = re.compile(r"://[^/@:\s]*:[^/@\s]+@")
+_PASSWORD = r"://[^/@:\s]*:[^/@\s]+@"  # compiled by `re` when a URL variable has a value
 
 
 def _holds_secret(name: str, value: str | None) -> bool:
     if name in SECRET_VARS:
         return True
-    return name in URL_VARS and value is not None and bool(_PASSWORD.search(value))
+    return name in URL_VARS and value is not None and bool(re.search(_PASSWORD, value))
 
 
 @rule(

@@ -23,10 +23,11 @@ def http_date(timestamp: float) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _media_type_value(media_type: str) -> bytes:
-    """A media type checked and encoded once: most responses share a handful of them."""
+def _content_type(media_type: str) -> tuple[bytes, bytes]:
+    """The `content-type` header of a media type, checked and encoded once: most responses
+    share a handful of them."""
     check_header("content-type", media_type)
-    return media_type.encode("latin-1")
+    return (b"content-type", media_type.encode("latin-1"))
 
 
 BODYLESS_STATUSES = frozenset({204, 304})
@@ -97,12 +98,12 @@ class Response:
         """The raw headers, with `content-type` from `media_type` unless one was set."""
         raw = self.headers.raw
         if self.media_type and not (raw and any(name == b"content-type" for name, _ in raw)):
-            raw.append((b"content-type", _media_type_value(self.media_type)))
+            raw.append(_content_type(self.media_type))
         return raw
 
     def _finalize_headers(self) -> list[tuple[bytes, bytes]]:
         if self._headers is None or not self._headers.raw:  # the common case: nothing to search
-            raw = [(b"content-type", _media_type_value(self.media_type))] if self.media_type else []
+            raw = [_content_type(self.media_type)] if self.media_type else []
         else:
             raw = self._set_content_type()
             raw[:] = [item for item in raw if item[0] != b"content-length"]  # replaced by the body's
@@ -112,8 +113,9 @@ class Response:
 
     def messages(self, scope: Scope) -> tuple[Message, Message]:
         """The two ASGI messages of a body held in memory: the start and the whole body."""
-        start = {"type": "http.response.start", "status": self.status, "headers": self._finalize_headers()}
-        bodyless = scope.get("method") == "HEAD" or self.status in BODYLESS_STATUSES
+        status = self.status
+        start = {"type": "http.response.start", "status": status, "headers": self._finalize_headers()}
+        bodyless = status in BODYLESS_STATUSES or scope.get("method") == "HEAD"
         return start, {"type": "http.response.body", "body": b"" if bodyless else self.body}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -23,12 +23,12 @@ from chirp.health import is_draining, run_checks, send_probe
 from chirp.middleware.security_headers import SecurityHeadersMiddleware
 from chirp.negotiation import error_response, to_response
 from chirp.request import ClientDisconnected, Request
-from chirp.responses import HTMLResponse, Response
+from chirp.responses import HTMLResponse, Response, html_messages
 from chirp.websocket import INTERNAL_ERROR, POLICY_VIOLATION, WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
     from chirp.app import App, Middleware
-    from pounce.asgi import Receive, Scope, Send
+    from pounce.asgi import Message, Receive, Scope, Send
 
 logger = logging.getLogger("chirp.app")
 
@@ -83,18 +83,26 @@ class AppRuntime:
             request.route_name = route.name
             scope["chirp.route"] = route.path  # the route template, for server metrics and traces
         entry = self._entry
+        messages: tuple[Message, Message] | None = None
         try:
             if entry is None:  # no middleware: the handler is awaited here, one coroutine fewer
-                response = to_response(await self._call_handler(request), scope["method"])
+                result = await self._call_handler(request)
+                if type(result) is str:  # nothing else sees the response: no object is built
+                    messages = html_messages(result, scope)
+                else:
+                    response = to_response(result, scope["method"])
             else:
                 response = await entry(request)
         except Exception as exc:
             response = self._error_response(request, exc)
-        if self._header_policy is not None:
-            self._header_policy.apply(response)
-        try:
+        if messages is None:
+            if self._header_policy is not None:
+                self._header_policy.apply(response)
             if type(response).__call__ is _SENT_WHOLE:  # sent from here: one coroutine fewer
-                for message in response.messages(scope):
+                messages = response.messages(scope)
+        try:
+            if messages is not None:
+                for message in messages:
                     await send(message)
             else:
                 await response(scope, receive, send)

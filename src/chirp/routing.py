@@ -46,6 +46,11 @@ class Route:
     websocket: bool = False
     #: WebSocket routes: whether the handshake's Origin is verified (by CSRFMiddleware)
     check_origin: bool = True
+    #: an async handler that takes nothing: called as it is, without a `Request` unless it fails
+    bare: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bare = self.is_async and not self.wants
 
     @property
     def mutating(self) -> bool:

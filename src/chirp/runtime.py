@@ -28,6 +28,7 @@ from chirp.websocket import INTERNAL_ERROR, POLICY_VIOLATION, WebSocket, WebSock
 
 if TYPE_CHECKING:
     from chirp.app import App, Middleware
+    from chirp.routing import Route
     from pounce.asgi import Message, Receive, Scope, Send
 
 logger = logging.getLogger("chirp.app")
@@ -42,14 +43,7 @@ class AppRuntime:
     def __init__(self, app: App) -> None:
         self.app = app
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        """The coroutine that serves `scope`: an HTTP request's own, returned rather than
-        awaited here, so that a request runs one coroutine fewer."""
-        if scope["type"] == "http" and self.app._admitted:
-            return self._http(scope, receive, send)
-        return self._serve(scope, receive, send)
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)
@@ -57,7 +51,7 @@ class AppRuntime:
         if not self.app._admitted:
             self.app.freeze()  # served without lifespan: check now; a failed check raises every time
         if kind == "http":
-            await self._http(scope, receive, send)
+            await self.http(scope, receive, send)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "pounce.worker.startup":
@@ -65,35 +59,44 @@ class AppRuntime:
         elif kind == "pounce.worker.shutdown":
             await self._worker_hooks(self.app.worker_shutdown_hooks, scope)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request to the admitted app."""
         path = scope["path"]
         probe = self.app.probes.get(path)
         if probe is not None:
             await self._probe(probe, scope, send)
             return
-        request = Request(scope, receive, self.app.config.max_request_body_size)
         # Route before any middleware runs, so a middleware knows the route (CSRF reads its
         # mode) and a request for no route is answered 404/405 rather than refused by one.
+        route: Route | None
         try:
-            route, request.path_params = self.app.router.match(scope["method"], path)
+            route, params = self.app.router.match(scope["method"], path)
         except HTTPError:
-            pass  # `_dispatch` raises it again, inside the middleware
+            route, params = None, {}  # `_call_handler` raises it again, inside the middleware
         else:
-            request.route = route
-            request.route_name = route.name
             scope["chirp.route"] = route.path  # the route template, for server metrics and traces
         entry = self._entry
+        request: Request | None = None
         messages: tuple[Message, Message] | None = None
         try:
-            if entry is None:  # no middleware: the handler is awaited here, one coroutine fewer
-                result = await self._call_handler(request)
+            if entry is None and route is not None and route.bare:
+                # No middleware and a handler that takes nothing: it never sees a Request,
+                # so none is built (an error page builds one).
+                result = await route.handler()
+            else:
+                request = Request(scope, receive, self.app.config.max_request_body_size, route, params)
+                if entry is not None:
+                    response = await entry(request)
+                else:  # no middleware: the handler is awaited here, one coroutine fewer
+                    result = await self._call_handler(request)
+            if entry is None:
                 if type(result) is str:  # nothing else sees the response: no object is built
                     messages = html_messages(result, scope)
                 else:
                     response = to_response(result, scope["method"])
-            else:
-                response = await entry(request)
         except Exception as exc:
+            if request is None:
+                request = Request(scope, receive, self.app.config.max_request_body_size, route, params)
             response = self._error_response(request, exc)
         if messages is None:
             if self._header_policy is not None:
@@ -114,7 +117,7 @@ class AppRuntime:
     @functools.cached_property
     def _header_policy(self) -> SecurityHeadersMiddleware | None:
         """The first registered SecurityHeadersMiddleware (read once the app serves, when the
-        middleware list is final): `_http` applies it to every response, so a refusal from an
+        middleware list is final): `http` applies it to every response, so a refusal from an
         outer middleware or an error escaping the stack carries the same headers as a page."""
         return next(
             (

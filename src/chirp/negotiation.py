@@ -26,10 +26,10 @@ _BODYLESS_METHODS = ("GET", "HEAD")
 def to_response(value: Any, method: str = "GET") -> Response:
     """str → HTML, dict/list → JSON, bytes → octet-stream, None (see the module docs),
     `(body, status[, headers])` tuples."""
+    if isinstance(value, str):  # first: the most common return value
+        return HTMLResponse(value)
     if isinstance(value, Response):
         return value
-    if isinstance(value, str):
-        return HTMLResponse(value)
     if isinstance(value, (dict, list)):
         return JSONResponse(value)
     if isinstance(value, (bytes, bytearray, memoryview)):

@@ -41,14 +41,21 @@ class Request:
         "state",
     )
 
-    def __init__(self, scope: Scope, receive: Receive, max_body_size: int = 16 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        max_body_size: int = 16 * 1024 * 1024,
+        route: Route | None = None,
+        path_params: dict[str, Any] | None = None,
+    ) -> None:
         self.scope = scope
         self._receive = receive
         self.max_body_size = max_body_size
-        self.path_params: dict[str, Any] = {}
+        self.path_params: dict[str, Any] = path_params if path_params is not None else {}
         #: the matched route (routing runs before any middleware); None for a 404 or 405
-        self.route: Route | None = None
-        self.route_name: str | None = None
+        self.route: Route | None = route
+        self.route_name: str | None = route.name if route is not None else None
         self.csp_nonce: str | None = None
         self.session: Any = None
         self.state: dict[str, Any] = {}

@@ -46,6 +46,11 @@ class Route:
     websocket: bool = False
     #: WebSocket routes: whether the handshake's Origin is verified (by CSRFMiddleware)
     check_origin: bool = True
+    #: an async handler that takes nothing: called as it is, without a `Request` unless it fails
+    bare: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bare = self.is_async and not self.wants
 
     @property
     def mutating(self) -> bool:
@@ -157,6 +162,8 @@ class Router:
         self._static: dict[str, dict[str, list[Route]]] = {"http": {}, "websocket": {}}
         self._dynamic: dict[str, list[Route]] = {"http": [], "websocket": []}
         self._by_name: dict[str, Route] = {}
+        # static HTTP path -> method -> the first route that answers it (HEAD: a GET route too)
+        self._static_methods: dict[str, dict[str, Route]] = {}
 
     def add(self, route: Route) -> None:
         if route.name in self._by_name:
@@ -166,6 +173,10 @@ class Router:
         self._by_name[route.name] = route
         if route.regex is None:
             self._static[route.kind].setdefault(route.path, []).append(route)
+            if not route.websocket:
+                methods = self._static_methods.setdefault(route.path, {})
+                for method in sorted(route.methods | ({"HEAD"} if "GET" in route.methods else set())):
+                    methods.setdefault(method, route)
         else:
             self._dynamic[route.kind].append(route)
 
@@ -177,6 +188,9 @@ class Router:
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]]:
         """The route for this request, or `NotFound` / `MethodNotAllowed` with `Allow`."""
+        methods = self._static_methods.get(path)
+        if methods is not None and (route := methods.get(method)) is not None:
+            return route, {}  # a static path: two lookups, the templates are not tried
         allowed: set[str] = set()
         for route in self._static["http"].get(path, ()):
             if method in route.methods or (method == "HEAD" and "GET" in route.methods):

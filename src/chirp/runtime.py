@@ -23,16 +23,18 @@ from chirp.health import is_draining, run_checks, send_probe
 from chirp.middleware.security_headers import SecurityHeadersMiddleware
 from chirp.negotiation import error_response, to_response
 from chirp.request import ClientDisconnected, Request
-from chirp.responses import HTMLResponse, Response
+from chirp.responses import HTMLResponse, Response, html_messages
 from chirp.websocket import INTERNAL_ERROR, POLICY_VIOLATION, WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
     from chirp.app import App, Middleware
-    from pounce.asgi import Receive, Scope, Send
+    from chirp.routing import Route
+    from pounce.asgi import Message, Receive, Scope, Send
 
 logger = logging.getLogger("chirp.app")
 
 CallNext = Callable[[Request], Awaitable[Response]]
+_SENT_WHOLE = Response.__call__  # a response class that keeps it sends `messages()`, nothing more
 
 
 class AppRuntime:
@@ -49,7 +51,7 @@ class AppRuntime:
         if not self.app._admitted:
             self.app.freeze()  # served without lifespan: check now; a failed check raises every time
         if kind == "http":
-            await self._http(scope, receive, send)
+            await self.http(scope, receive, send)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "pounce.worker.startup":
@@ -57,29 +59,56 @@ class AppRuntime:
         elif kind == "pounce.worker.shutdown":
             await self._worker_hooks(self.app.worker_shutdown_hooks, scope)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        probe = self.app.probes.get(scope["path"])
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request to the admitted app."""
+        path = scope["path"]
+        probe = self.app.probes.get(path)
         if probe is not None:
             await self._probe(probe, scope, send)
             return
-        request = Request(scope, receive, self.app.config.max_request_body_size)
         # Route before any middleware runs, so a middleware knows the route (CSRF reads its
         # mode) and a request for no route is answered 404/405 rather than refused by one.
+        route: Route | None
         try:
-            request.route, request.path_params = self.app.router.match(request.method, request.path)
+            route, params = self.app.router.match(scope["method"], path)
         except HTTPError:
-            pass  # `_dispatch` raises it again, inside the middleware
+            route, params = None, {}  # `_call_handler` raises it again, inside the middleware
         else:
-            request.route_name = request.route.name
-            scope["chirp.route"] = request.route.path  # the route template, for server metrics and traces
+            scope["chirp.route"] = route.path  # the route template, for server metrics and traces
+        entry = self._entry
+        request: Request | None = None
+        messages: tuple[Message, Message] | None = None
         try:
-            response = await self._entry(request)
+            if entry is None and route is not None and route.bare:
+                # No middleware and a handler that takes nothing: it never sees a Request,
+                # so none is built (an error page builds one).
+                result = await route.handler()
+            else:
+                request = Request(scope, receive, self.app.config.max_request_body_size, route, params)
+                if entry is not None:
+                    response = await entry(request)
+                else:  # no middleware: the handler is awaited here, one coroutine fewer
+                    result = await self._call_handler(request)
+            if entry is None:
+                if type(result) is str:  # nothing else sees the response: no object is built
+                    messages = html_messages(result, scope)
+                else:
+                    response = to_response(result, scope["method"])
         except Exception as exc:
+            if request is None:
+                request = Request(scope, receive, self.app.config.max_request_body_size, route, params)
             response = self._error_response(request, exc)
-        if self._header_policy is not None:
-            self._header_policy.apply(response)
+        if messages is None:
+            if self._header_policy is not None:
+                self._header_policy.apply(response)
+            if type(response).__call__ is _SENT_WHOLE:  # sent from here: one coroutine fewer
+                messages = response.messages(scope)
         try:
-            await response(scope, receive, send)
+            if messages is not None:
+                for message in messages:
+                    await send(message)
+            else:
+                await response(scope, receive, send)
         except ClientDisconnected:
             return
         except OSError as exc:
@@ -88,7 +117,7 @@ class AppRuntime:
     @functools.cached_property
     def _header_policy(self) -> SecurityHeadersMiddleware | None:
         """The first registered SecurityHeadersMiddleware (read once the app serves, when the
-        middleware list is final): `_http` applies it to every response, so a refusal from an
+        middleware list is final): `http` applies it to every response, so a refusal from an
         outer middleware or an error escaping the stack carries the same headers as a page."""
         return next(
             (
@@ -100,10 +129,11 @@ class AppRuntime:
         )
 
     @functools.cached_property
-    def _entry(self) -> CallNext:
+    def _entry(self) -> CallNext | None:
         """An HTTP request's way in: the middleware (the first registered outermost), then
-        `_dispatch`. Built on the first request, when the app is frozen and its list final."""
-        return self._chain(self._dispatch)
+        `_dispatch`; None without middleware. Built on the first request, when the app is
+        frozen and its list final."""
+        return self._chain(self._dispatch) if self.app.middleware else None
 
     @functools.cached_property
     def _ws_entry(self) -> CallNext:
@@ -118,19 +148,23 @@ class AppRuntime:
     async def _dispatch(self, request: Request) -> Response:
         """The innermost step: call the matched handler, negotiate the return value."""
         try:
-            if request.route is None:  # no route matched before the middleware: answer 404 or 405
-                request.route, request.path_params = self.app.router.match(request.method, request.path)
-            route = request.route
-            kwargs = {k: v for k, v in request.path_params.items() if k in route.wants}
-            if "request" in route.wants:
-                kwargs["request"] = request
-            if route.is_async:
-                result = await route.handler(**kwargs)
-            else:
-                result = await anyio.to_thread.run_sync(functools.partial(route.handler, **kwargs))
-            return to_response(result, request.method)
+            return to_response(await self._call_handler(request), request.scope["method"])
         except Exception as exc:
             return self._error_response(request, exc)
+
+    def _call_handler(self, request: Request) -> Awaitable[Any]:
+        """What the matched handler returns, to await; `NotFound` or `MethodNotAllowed` when
+        routing found no handler before the middleware."""
+        if request.route is None:
+            request.route, request.path_params = self.app.router.match(request.method, request.path)
+        route = request.route
+        params = request.path_params
+        kwargs = {k: v for k, v in params.items() if k in route.wants} if params else {}
+        if "request" in route.wants:
+            kwargs["request"] = request
+        if route.is_async:
+            return route.handler(**kwargs)  # type: ignore[no-any-return]
+        return anyio.to_thread.run_sync(functools.partial(route.handler, **kwargs))
 
     def _error_response(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPError):
@@ -290,8 +324,8 @@ def _unhandled(request: Request, exc: Exception) -> None:
 
 
 def _wrap(middleware: Middleware, call_next: CallNext) -> CallNext:
-    async def step(request: Request) -> Response:
-        return await middleware(request, call_next)
+    def step(request: Request) -> Awaitable[Response]:
+        return middleware(request, call_next)  # the middleware's own coroutine: no frame around it
 
     return step
 

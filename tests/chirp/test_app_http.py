@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import httpx
@@ -11,6 +12,7 @@ from chirp import (
     App,
     AppConfig,
     FileResponse,
+    HTMLResponse,
     HTTPError,
     JSONResponse,
     Redirect,
@@ -18,7 +20,8 @@ from chirp import (
     Response,
     StreamingResponse,
 )
-from helpers.server import serve
+from chirp.app import CallNext
+from helpers.server import raw_request, serve
 
 
 def build_app(**config: object) -> App:
@@ -284,3 +287,37 @@ def test_response_headers_frame_the_body_they_carry() -> None:
 def test_a_media_type_with_a_line_break_is_refused() -> None:
     with pytest.raises(ValueError, match="forbidden character"):
         Response("x", media_type="text/plain\r\nset-cookie: a=b")._finalize_headers()
+
+
+def test_a_page_is_sent_byte_for_byte_the_same_with_or_without_middleware() -> None:
+    """Without middleware a handler's str is sent without building its response object."""
+    plain, wrapped = App(AppConfig()), App(AppConfig())
+
+    async def passthrough(request: Request, call_next: CallNext) -> Response:
+        return await call_next(request)
+
+    wrapped.add_middleware(passthrough)
+    for app in (plain, wrapped):
+
+        @app.route("/")
+        def page() -> str:
+            return "<p>héllo</p>"
+
+        @app.route("/object")
+        def as_object() -> Response:
+            return HTMLResponse("<p>héllo</p>")
+
+    def head_and_body(port: int, method: str, path: str) -> bytes:
+        request = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+        answer = raw_request(port, request)
+        return re.sub(rb"(?im)^date: .*\r\n", b"", answer)  # the only header that changes
+
+    with serve(plain) as one, serve(wrapped) as other:
+        for method in ("GET", "HEAD"):
+            sent = head_and_body(one.port, method, "/")
+            assert (
+                sent == head_and_body(one.port, method, "/object") == head_and_body(other.port, method, "/")
+            )
+            assert b"content-type: text/html; charset=utf-8\r\ncontent-length: 13\r\n" in sent.lower()
+        assert sent.endswith(b"\r\n\r\n")  # HEAD: the length of the page, not the page
+        assert head_and_body(one.port, "GET", "/").endswith(b"\r\n\r\n<p>h\xc3\xa9llo</p>")

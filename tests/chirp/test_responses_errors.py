@@ -148,3 +148,36 @@ def test_a_refused_host_is_negotiated_too(url: str) -> None:
 )
 def test_prefers_json(accept: str | None, json: bool) -> None:
     assert prefers_json(accept) is json
+
+
+def test_a_handler_that_takes_nothing_fails_like_any_other_without_middleware(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Such a handler is called without a Request; its error page is negotiated all the same."""
+    app = App(AppConfig())
+
+    @app.route("/teapot")
+    async def teapot() -> str:
+        raise HTTPError(418, "short and stout", {"x-pot": "1"})
+
+    @app.route("/boom")
+    async def boom() -> dict[str, int]:
+        raise RuntimeError("secret internals")
+
+    @app.route("/json")
+    async def as_json() -> dict[str, int]:
+        return {"a": 1}
+
+    with serve(app) as server:
+        r = httpx.get(server.url + "/teapot", headers=JSON)
+        assert (r.status_code, r.headers["content-type"], r.headers["x-pot"]) == (
+            418,
+            "application/problem+json",
+            "1",
+        )
+        assert r.json()["detail"] == "short and stout"
+        r = httpx.get(server.url + "/boom")
+        assert (r.status_code, r.text) == (500, "500 Internal Server Error\n")
+        assert httpx.get(server.url + "/json").json() == {"a": 1}
+        assert httpx.get(server.url + "/missing").status_code == 404
+    assert "unhandled error in GET /boom" in caplog.text

@@ -46,6 +46,30 @@ def test_head_matches_get() -> None:
     assert router.match("HEAD", "/x")[0].path == "/x"
 
 
+def test_the_first_route_registered_for_a_static_path_and_method_wins() -> None:
+    router = Router()
+    router.add(route("/x", ("GET",), "get"))
+    router.add(route("/x", ("GET", "HEAD"), "again"))
+    router.add(route("/y", ("HEAD",), "head"))
+    router.add(route("/y", ("GET",), "y"))
+    assert router.match("GET", "/x")[0].name == "get"
+    assert router.match("HEAD", "/x")[0].name == "get"
+    assert router.match("HEAD", "/y")[0].name == "head"
+    assert router.match("GET", "/y")[0].name == "y"
+
+
+def test_a_static_path_without_the_method_falls_through_to_the_templates() -> None:
+    router = Router()
+    router.add(route("/items/new", ("POST",), "create"))
+    router.add(route("/items/{id}", ("GET",), "show"))
+    assert router.match("POST", "/items/new")[0].name == "create"
+    found, params = router.match("GET", "/items/new")
+    assert (found.name, params) == ("show", {"id": "new"})
+    with pytest.raises(MethodNotAllowed) as info:
+        router.match("PUT", "/items/new")
+    assert info.value.allowed == ("GET", "HEAD", "POST")
+
+
 @pytest.mark.parametrize(
     ("path", "message"),
     [

@@ -68,6 +68,9 @@ class ProtocolStream(ByteStream):
     """The stream of one accepted connection."""
 
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol, sock: socket.socket) -> None:
+        # The loop, kept: on Python 3.11 `asyncio.get_running_loop()` makes a getpid() system
+        # call each time, once a request on the read path.
+        self._loop = asyncio.get_running_loop()
         self._transport = transport
         self._protocol = protocol
         self._sock = sock
@@ -94,7 +97,7 @@ class ProtocolStream(ByteStream):
         if not protocol.buffer:
             if self._closed or protocol.eof:
                 return b""
-            protocol.reader = asyncio.get_running_loop().create_future()
+            protocol.reader = self._loop.create_future()
             try:
                 await protocol.reader
             finally:

@@ -135,22 +135,28 @@ def test_events_are_not_buffered() -> None:
 
 def test_heartbeat_comments_keep_an_idle_stream_alive() -> None:
     app = App()
+    heard = threading.Event()  # the client has read three heartbeats: the source may go on
 
     @app.route("/slow")
     async def slow() -> EventStream:
         async def gen() -> AsyncIterator[str]:
             yield "first"
-            await anyio.sleep(1.0)
+            while not heard.is_set():  # idle, however long a loaded machine takes to beat
+                await anyio.sleep(0.02)
             yield "second"
 
         return EventStream(gen(), heartbeat=0.2)
 
+    got = []
     with (
         serve(app) as srv,
         httpx.Client(base_url=srv.url, timeout=10) as c,
         c.stream("GET", "/slow") as r,
     ):
-        got = list(frames(r))
+        for frame in frames(r):
+            got.append(frame)
+            if sum(f.is_comment for f in got) >= 3:
+                heard.set()
     kinds = ["comment" if f.is_comment else f.data for f in got]
     assert kinds[0] == "first" and kinds[-1] == "second"
     heartbeats = [f for f in got if f.is_comment]

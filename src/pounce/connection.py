@@ -144,7 +144,7 @@ class HTTP11Connection:
             cycle = _Cycle(self, head)
             self.response_started = False
             access = self.access
-            start = time.perf_counter() if access is not None else 0.0
+            start = time.perf_counter_ns() if access is not None else 0
             await cycle.run()
             if access is not None:
                 access.request(
@@ -153,7 +153,7 @@ class HTTP11Connection:
                     head.target,
                     head.http_version,
                     cycle.status,
-                    (time.perf_counter() - start) * 1000,
+                    time.perf_counter_ns() - start,
                 )
             if not cycle.response_complete or cycle.disconnected or cycle.must_close:
                 return
@@ -275,7 +275,7 @@ class HTTP11Connection:
         scope = self.scope_for(head.method, head.target, head.headers, head.http_version.decode("ascii"))
         self.response_started = True  # from here on, the watchdog must not answer 408
         session = WebSocketSession(self, head, dict(scope))
-        start = time.perf_counter()
+        start = time.perf_counter_ns()
         await session.run(self.proto.trailing_data)
         if self.access is not None:  # the upgrade request, with the status the handshake got
             self.access.request(
@@ -284,7 +284,7 @@ class HTTP11Connection:
                 head.target,
                 head.http_version,
                 session.status,
-                (time.perf_counter() - start) * 1000,
+                time.perf_counter_ns() - start,
             )
 
 

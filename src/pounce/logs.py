@@ -27,6 +27,7 @@ _PIPE_BUF = 4096  # a write up to this size reaches a shared pipe whole, never i
 
 
 Text = str | bytes  # a request's method, target and version, as the parser gave them
+_Record = tuple[int, str, Text, Text, Text, int, int]  # time (ms), peer, request line, status, duration (ns)
 
 
 class AccessLog:
@@ -48,85 +49,90 @@ class AccessLog:
         self.json = fmt == "json"
         self.fd = sys.stderr.fileno() if fd is None else fd
         self.max_lines = max_lines
-        self.lines: list[tuple[float, str, Text, Text, Text, int, float]] = []
+        self.lines: list[_Record] = []
         self._second = -1
         self._prefix = ""
         self._prefix_bytes = b""
 
     def request(
-        self, peer: str, method: Text, path: Text, http_version: Text, status: int, duration_ms: float
+        self, peer: str, method: Text, path: Text, http_version: Text, status: int, duration_ns: int
     ) -> None:
-        self.lines.append((time.time(), peer, method, path, http_version, status, duration_ms))
+        """Record a request; `duration_ns` from `time.perf_counter_ns()` (integers: no float
+        arithmetic or float formatting on the request's path)."""
+        self.lines.append(
+            (time.time_ns() // 1_000_000, peer, method, path, http_version, status, duration_ns)
+        )
         if len(self.lines) >= self.max_lines:
             self.flush()
 
-    def _second_of(self, now: float) -> int:
-        """`now`'s whole second, its date and time formatted once a second into the prefixes."""
-        second = int(now)
+    def _second_of(self, second: int) -> int:
+        """Format `second`'s date and time into the prefixes, once a second."""
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._prefix_bytes = self._prefix.encode()
         return second
 
-    def _timestamp(self, now: float) -> str:
-        millis = int((now - self._second_of(now)) * 1000)
-        return f"{self._prefix}.{millis:03d}Z"
+    def _timestamp(self, now_ms: int) -> str:
+        self._second_of(now_ms // 1000)
+        return f"{self._prefix}.{now_ms % 1000:03d}Z"
 
-    def _encoded(self, record: tuple[float, str, Text, Text, Text, int, float]) -> bytes:
-        """The line with its newline. A text line from the parser's ASCII bytes is formatted as
-        bytes (no decoding and encoding again); anything else goes through `_line`."""
-        now, peer, method, path, version, status, duration_ms = record
-        if (
-            not self.json
-            and type(path) is bytes
-            and type(method) is bytes
-            and type(version) is bytes
-            and path.isascii()
-            and method.isascii()
-            and version.isascii()
-        ):
-            second = int(now)
-            if second != self._second:
-                self._second_of(now)
-            return b'%s.%03dZ %s - "%s %s HTTP/%s" %d %sms\n' % (
-                self._prefix_bytes, int((now - second) * 1000), peer.encode(), method, path, version, status,
-                _milliseconds(duration_ms),
-            )  # fmt: skip
-        return (self._line(record) + "\n").encode("utf-8", "replace")
+    def _encoded(self, records: list[_Record]) -> list[bytes]:
+        """Each line with its newline. A text line from the parser's bytes is formatted as bytes
+        (no decoding and encoding again); one with text fields, or with a byte outside ASCII
+        (read as Latin-1, written as UTF-8), and every JSON line go through `_line`."""
+        if self.json:
+            return [self._line(record) for record in records]
+        lines = []
+        second, prefix, fractions = self._second, self._prefix_bytes, _FRACTIONS
+        for record in records:
+            now_ms, peer, method, path, version, status, duration_ns = record
+            if now_ms // 1000 != second:
+                second = self._second_of(now_ms // 1000)
+                prefix = self._prefix_bytes
+            micros = (duration_ns + 500) // 1000
+            try:
+                line = b'%s.%03dZ %s - "%s %s HTTP/%s" %d %d%sms\n' % (  # type: ignore[str-format]
+                    prefix, now_ms % 1000, peer.encode(), method, path, version, status,
+                    micros // 1000, fractions[micros % 1000],
+                )  # fmt: skip
+            except TypeError:  # a field given as text (`%s` takes bytes only): the slow path
+                line = b""
+            lines.append(line if line and line.isascii() else self._line(record))
+        return lines
 
-    def _line(self, record: tuple[float, str, Text, Text, Text, int, float]) -> str:
-        now, peer, method, path, version, status, duration_ms = record
+    def _line(self, record: _Record) -> bytes:
+        now_ms, peer, method, path, version, status, duration_ns = record
         if isinstance(method, bytes):
             method = method.decode("ascii", "replace")
         if isinstance(path, bytes):
             path = path.decode("latin-1")
         if isinstance(version, bytes):
             version = version.decode("ascii", "replace")
-        ts = self._timestamp(now)
-        duration = _milliseconds(duration_ms).decode()
+        ts = self._timestamp(now_ms)
+        duration = _milliseconds(duration_ns).decode()
         if self.json:
-            return (
+            line = (
                 f'{{"ts": "{ts}", "peer": {_json(peer)}, "method": {_json(method)}, "path": {_json(path)}, '
-                f'"http_version": {_json(version)}, "status": {status}, "duration_ms": {duration}}}'
+                f'"http_version": {_json(version)}, "status": {status}, "duration_ms": {duration}}}\n'
             )
-        return f'{ts} {peer} - "{method} {path} HTTP/{version}" {status} {duration}ms'
+        else:
+            line = f'{ts} {peer} - "{method} {path} HTTP/{version}" {status} {duration}ms\n'
+        return line.encode("utf-8", "replace")
 
     def flush(self) -> None:
-        """Build and write what is waiting, in chunks of whole lines of at most `_PIPE_BUF` bytes."""
+        """Build and write what is waiting, in chunks of whole lines of at most `_PIPE_BUF` bytes
+        (a longer line goes alone)."""
         if not self.lines:
             return
         records, self.lines = self.lines, []
-        chunk: list[bytes] = []
-        size = 0
-        for record in records:
-            data = self._encoded(record)
-            if chunk and size + len(data) > _PIPE_BUF:
-                self._write(b"".join(chunk))
-                chunk, size = [], 0
-            chunk.append(data)
-            size += len(data)
-        self._write(b"".join(chunk))
+        data = b"".join(self._encoded(records))
+        start = 0
+        while len(data) - start > _PIPE_BUF:
+            cut = data.rfind(b"\n", start, start + _PIPE_BUF) + 1 or data.index(b"\n", start) + 1
+            self._write(data[start:cut])
+            start = cut
+        self._write(data[start:])
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -140,11 +146,15 @@ class AccessLog:
             view = view[written:]
 
 
-def _milliseconds(duration_ms: float) -> bytes:
-    """`duration_ms` to the microsecond as `repr(round(duration_ms, 3))` writes it (`12.0`, `1.2`,
-    `0.045`), at less than half its cost: fixed-point, then the trailing zeros dropped."""
-    text = (b"%.3f" % duration_ms).rstrip(b"0")
-    return text + b"0" if text[-1:] == b"." else text
+def _milliseconds(duration_ns: int) -> bytes:
+    """`duration_ns` in milliseconds to the microsecond, as `repr(round(ms, 3))` writes it (`12.0`,
+    `1.2`, `0.045`), from integers: the whole milliseconds, then the trimmed fraction's text."""
+    micros = (duration_ns + 500) // 1000
+    return b"%d%s" % (micros // 1000, _FRACTIONS[micros % 1000])
+
+
+# ".0", ".001", ..., ".2", ...: the fraction of a millisecond as `repr()` of a rounded float ends
+_FRACTIONS = tuple((b".%03d" % i).rstrip(b"0") if i else b".0" for i in range(1000))
 
 
 _json = json.encoder.encode_basestring  # the C escaper json.dumps uses for a str

@@ -3,16 +3,23 @@ info endpoint."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import os
+import re
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosedOK
+from websockets.sync.client import connect as ws_connect
 
 from helpers.asgi_apps import lifespan_ok
 from helpers.feature_apps import write_feature_app
@@ -117,7 +124,7 @@ def test_access_log_fields_are_the_same_in_text_and_json(tmp_path: Path) -> None
     for fmt in ("json", "text"):
         with open(tmp_path / fmt, "wb") as out:
             log = AccessLog(fmt, fd=out.fileno())
-            log.request("10.0.0.9", "GET", '/a?b="1"', "1.1", 201, 1.23456)
+            log.request("10.0.0.9", "GET", '/a?b="1"', "1.1", 201, 1_234_560)
             log.flush()
         lines[fmt] = (tmp_path / fmt).read_text()
     line = json.loads(lines["json"])
@@ -127,12 +134,17 @@ def test_access_log_fields_are_the_same_in_text_and_json(tmp_path: Path) -> None
     }  # fmt: skip
     assert lines["text"].endswith('10.0.0.9 - "GET /a?b="1" HTTP/1.1" 201 1.235ms\n')
     assert lines["text"][:20] == line["ts"][:20] and line["ts"].endswith("Z")
+    logged = datetime.datetime.strptime(line["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC)
+    assert abs(datetime.datetime.now(datetime.UTC) - logged) < datetime.timedelta(seconds=30)
 
 
 @pytest.mark.parametrize("target", ["/a?b=1&c=%20", "/caf\xe9?q=1"])
-@pytest.mark.parametrize("duration", [0.25, 12.0, 0.0123456, 1500.5])
+@pytest.mark.parametrize(
+    ("duration", "shown"),
+    [(250_000, "0.25"), (12_000_000, "12.0"), (12_345, "0.012"), (1_500_500_000, "1500.5")],
+)
 def test_access_lines_from_the_parsers_bytes_read_as_from_text(
-    tmp_path: Path, target: str, duration: float
+    tmp_path: Path, target: str, duration: int, shown: str
 ) -> None:
     """The connection hands over the parser's bytes undecoded; the line is the one the decoded
     text gives (a target byte outside ASCII read as Latin-1, as always)."""
@@ -150,17 +162,20 @@ def test_access_lines_from_the_parsers_bytes_read_as_from_text(
             if fmt == "text":
                 assert line[23] == "Z" and " " not in line[:24]  # the timestamp, then the line
             written[kind, fmt] = line[24:] if fmt == "text" else {**json.loads(line), "ts": None}
-    expected = f' ::1 - "GET {target} HTTP/1.1" 404 {round(duration, 3)}ms\n'
+    expected = f' ::1 - "GET {target} HTTP/1.1" 404 {shown}ms\n'
     assert written["bytes", "text"] == written["text", "text"] == expected
     assert written["bytes", "json"] == written["text", "json"]
     assert written["bytes", "json"]["path"] == target
 
 
 @settings(max_examples=2000, deadline=None)
-@given(duration=st.floats(min_value=0, max_value=1e9) | st.integers(0, 10**9).map(lambda us: us / 1000))
-def test_an_access_line_gives_the_duration_as_the_rounded_float_prints(duration: float) -> None:
-    """The duration is formatted in fixed point and trimmed, which reads as `round(d, 3)` does."""
-    assert _milliseconds(duration).decode() == repr(round(duration, 3))
+@given(duration=st.integers(0, 10**15) | st.integers(0, 10**6).map(lambda us: us * 1000 + 500))
+def test_an_access_line_gives_the_duration_as_the_rounded_float_prints(duration: int) -> None:
+    """The duration in nanoseconds reads as `round(ms, 3)` prints it, rounded half up to the
+    microsecond, from integer arithmetic only."""
+    micros = math.floor(Fraction(duration, 1000) + Fraction(1, 2))
+    expected = repr(round(micros / 1000, 3))
+    assert _milliseconds(duration).decode() == expected
 
 
 def test_access_lines_are_written_whole_in_pipe_sized_batches(tmp_path: Path) -> None:
@@ -176,7 +191,7 @@ def test_access_lines_are_written_whole_in_pipe_sized_batches(tmp_path: Path) ->
     read, write = os.pipe()
     log = Recorded("text", fd=write, max_lines=1000)
     for i in range(300):
-        log.request("10.0.0.9", "GET", "/" + "x" * 40 + str(i), "1.1", 200, 0.5)
+        log.request("10.0.0.9", "GET", "/" + "x" * 40 + str(i), "1.1", 200, 500_000)
     assert writes == [] and len(log.lines) == 300  # batched until a flush
     log.flush()
     os.close(write)
@@ -187,6 +202,59 @@ def test_access_lines_are_written_whole_in_pipe_sized_batches(tmp_path: Path) ->
     assert len(writes) > 1 and all(len(w) <= 4096 and w.endswith(b"\n") for w in writes)
     text = b"".join(chunks).decode()
     assert text.count("\n") == 300 and all(line.endswith("0.5ms") for line in text.splitlines())
+
+
+def test_an_access_line_longer_than_a_pipe_write_goes_out_alone_and_whole(tmp_path: Path) -> None:
+    writes: list[bytes] = []
+
+    class Recorded(AccessLog):
+        def _write(self, data: bytes) -> None:
+            writes.append(data)
+            super()._write(data)
+
+    with open(tmp_path / "log", "wb") as out:
+        log = Recorded("text", fd=out.fileno())
+        for target in (b"/a", b"/" + b"x" * 5000, b"/b", b"/c"):
+            log.request("10.0.0.9", b"GET", target, b"1.1", 200, 1000)
+        log.flush()
+    assert [w.count(b"\n") for w in writes] == [1, 1, 2] and all(w.endswith(b"\n") for w in writes)
+    assert len(writes[1]) > 5000 and b'"GET /b HTTP/1.1"' in writes[2]
+    assert (tmp_path / "log").read_bytes() == b"".join(writes)
+
+
+async def plain_or_websocket(scope: Any, receive: Any, send: Any) -> None:
+    """200 `ok` over HTTP; a websocket is accepted and closed."""
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+    elif scope["type"] == "lifespan":
+        await lifespan_ok(receive, send)
+    else:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_access_lines_for_http11_h2_and_websocket_from_a_real_server(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Every path a request takes writes the same line: HTTP/1.1, HTTP/2 (prior knowledge) and a
+    websocket upgrade (with the status its handshake got)."""
+    with serve(plain_or_websocket, access_log=True) as srv:
+        assert httpx.get(srv.url + "/one?x=1").text == "ok"
+        with httpx.Client(http1=False, http2=True) as client:
+            response = client.get(srv.url + "/two")
+            assert response.http_version == "HTTP/2" and response.text == "ok"
+        with (
+            ws_connect(srv.url.replace("http://", "ws://") + "/three") as ws,
+            pytest.raises(ConnectionClosedOK),
+        ):
+            ws.recv(timeout=5)
+    lines = capfd.readouterr().err.splitlines()
+    pattern = r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z 127\.0\.0\.1 - "GET %s HTTP/%s" %d \d+\.\d{1,3}ms'
+    for target, version, status in (("/one?x=1", "1.1", 200), ("/two", "2", 200), ("/three", "1.1", 101)):
+        found = [line for line in lines if re.fullmatch(pattern % (re.escape(target), version, status), line)]
+        assert len(found) == 1, (target, lines)
 
 
 def test_banner_and_json_access_log_from_a_real_server(tmp_path: Path) -> None:

@@ -24,17 +24,20 @@ logger = logging.getLogger("pounce.error")
 
 
 class _Stream:
-    __slots__ = ("body", "body_done", "cancel", "disconnected", "done", "received", "request", "status")
+    __slots__ = ("body", "body_done", "cancel", "disconnected", "received", "request")
 
     def __init__(self, request: http2.StreamRequest) -> None:
         self.request = request
         self.body: list[tuple[bytes, int]] = []
         self.body_done = request.end_stream
-        self.received = anyio.Event()
-        self.done = anyio.Event()
+        self.received: anyio.Event | None = None  # made by a receive() that waits: most never do
         self.cancel = anyio.CancelScope()
         self.disconnected = False
-        self.status = 0
+
+    def wake(self) -> None:
+        """Wake a receive() waiting for body, its end, a reset or the response's end."""
+        if self.received is not None:
+            self.received.set()
 
 
 class HTTP2Driver:
@@ -126,7 +129,8 @@ class HTTP2Driver:
                 return
             stream = _Stream(event)
             self.streams[event.stream_id] = stream
-            self.idle = anyio.Event()
+            if self.idle.is_set():  # the first open stream: draining now waits for it
+                self.idle = anyio.Event()
             self.conn.requests += 1
             self.tg.start_soon(self._run_stream, stream)
         elif isinstance(event, http2.StreamRejected):
@@ -139,17 +143,17 @@ class HTTP2Driver:
                 self.proto.acknowledge(event.stream_id, event.flow_length)
                 return
             receiving.body.append((event.data, event.flow_length))
-            receiving.received.set()
+            receiving.wake()
         elif isinstance(event, http2.StreamEnded):
             ended = self.streams.get(event.stream_id)
             if ended is not None:
                 ended.body_done = True
-                ended.received.set()
+                ended.wake()
         elif isinstance(event, http2.StreamReset):
             reset = self.streams.get(event.stream_id)
             if reset is not None:
                 reset.disconnected = True
-                reset.received.set()
+                reset.wake()
                 reset.cancel.cancel()
         elif isinstance(event, http2.WindowOpened):
             self.window_opened.set()
@@ -179,7 +183,6 @@ class HTTP2Driver:
                     else:
                         logger.error("ASGI application returned without sending a response")
                         await self._send_error(request.stream_id, 500, "internal server error")
-        stream.done.set()
         self.streams.pop(request.stream_id, None)
         if not self.streams:
             self.idle.set()
@@ -254,8 +257,8 @@ class _StreamSender:
 
     @staticmethod
     async def _wait_change(stream: _Stream) -> None:
-        stream.received = anyio.Event()
-        await stream.received.wait()
+        stream.received = received = anyio.Event()
+        await received.wait()
 
     async def send(self, message: Message) -> None:
         stream = self.stream
@@ -303,7 +306,7 @@ class _StreamSender:
     def _completed(self) -> None:
         self.complete = True
         if self.stream is not None:
-            self.stream.received.set()  # wake a receive() waiting for the disconnect
+            self.stream.wake()  # a receive() waiting for the disconnect
 
     async def write_body(self, data: bytes, more: bool) -> None:
         """Send `data` within the peer's flow-control windows; end the stream unless `more`."""

@@ -87,6 +87,16 @@ def wait_for(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time so far of a process and its children (hypercorn serves from a
+    child process), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        total += sum(cpu_seconds(int(child)) for child in children.read_text().split())
+    return total
+
+
 @dataclass(frozen=True)
 class WrkRun:
     """What one wrk run reports: its request count, rate, p99 latency and any errors."""

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import statistics
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness import (
     CLIENT_CPU,
     HERE,
     SERVER_CPU,
+    cpu_seconds,
     free_port,
     peer_python,
     pin,
@@ -97,16 +96,6 @@ def cases() -> list[Case]:
         Case("uvicorn h11", "hello_raw:app", uvicorn(peer, "h11", "asyncio"), "pounce h11"),
         Case("hypercorn", "hello_raw:app", hypercorn(peer), "pounce h11"),
     ]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time so far of a process and its children (hypercorn serves from a
-    child process), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        total += sum(cpu_seconds(int(child)) for child in children.read_text().split())
-    return total
 
 
 def measure(case: Case, duration: int, connections: int, access: bool) -> tuple[float, float, float]:

@@ -256,3 +256,47 @@ def test_a_streamed_body_short_of_its_content_length_resets_the_stream(tls_files
         pytest.raises(httpx.RemoteProtocolError),
     ):
         client.get(https_url(srv.url) + "/")  # never taken for a complete 8-byte response
+
+
+async def fields_app(scope: Any, receive: Any, send: Any) -> None:
+    """200 with the response fields the path names: padded, credentials, or a `te` of its own."""
+    if scope["type"] != "http":
+        return
+    fields = {
+        "/padded": [(b"x-padded", b" \tvalue \t")],
+        "/credentials": [(b"authorization", b"Bearer t0ken"), (b"cookie", b"a=1"), (b"x-plain", b"p")],
+        "/te-trailers": [(b"te", b"Trailers")],
+        "/te-gzip": [(b"te", b"gzip")],
+    }[scope["path"]]
+    await send({"type": "http.response.start", "status": 200, "headers": fields})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def h2_get(port: int, path: str) -> list[Any]:
+    """The response fields of a GET of `path`, as the client's decoder produced them."""
+    sock, conn = h2_session(port)
+    conn.send_headers(
+        1, [(":method", "GET"), (":scheme", "http"), (":authority", "t"), (":path", path)], end_stream=True
+    )
+    sock.sendall(conn.data_to_send())
+    events = read_events(sock, conn, h2.events.StreamEnded)
+    sock.close()
+    return list(next(e for e in events if isinstance(e, h2.events.ResponseReceived)).headers)
+
+
+def test_response_fields_are_normalised_as_http2_requires() -> None:
+    """pounce checks and normalises response fields itself (h2 is told not to do it again): no
+    surrounding whitespace, `te` only as `trailers`, credentials never indexed by HPACK."""
+    from hpack import NeverIndexedHeaderTuple
+
+    with serve(fields_app, lifespan="off") as srv:
+        padded = dict(h2_get(srv.port, "/padded"))
+        assert padded[b"x-padded"] == b"value"
+        credentials = h2_get(srv.port, "/credentials")
+        never = {bytes(f[0]) for f in credentials if isinstance(f, NeverIndexedHeaderTuple)}
+        assert never == {b"authorization", b"cookie"}
+        assert (
+            dict(credentials)[b"authorization"] == b"Bearer t0ken" and dict(credentials)[b"x-plain"] == b"p"
+        )
+        assert dict(h2_get(srv.port, "/te-trailers"))[b"te"] == b"Trailers"
+        assert dict(h2_get(srv.port, "/te-gzip"))[b":status"] == b"500"

@@ -15,11 +15,17 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+from hpack import NeverIndexedHeaderTuple
 
 from pounce.protocols.headers import date_header, illegal_field
 from pounce.protocols.http11 import Headers, Limits, Rejected, inspect_head
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_CONNECTION_SPECIFIC = frozenset(
+    (b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"proxy-connection")
+)
+# Credentials an attacker could recover from the compressed size if HPACK indexed them.
+_NEVER_INDEXED = frozenset((b"authorization", b"proxy-authorization"))
 
 
 def declared_length(headers: Headers) -> int | None:
@@ -92,7 +98,13 @@ class HTTP2Protocol:
     ) -> None:
         self._limits = limits
         self._server_header = server_header
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        # Response headers are checked and normalised in `send_headers`, once: h2 would do it again.
+        config = h2.config.H2Configuration(
+            client_side=False,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+        )
         self._conn = h2.connection.H2Connection(config=config)
         self._conn.local_settings = h2.settings.Settings(
             client=False,
@@ -169,10 +181,16 @@ class HTTP2Protocol:
             name = name.lower()
             if illegal_field(name, value):  # h2 itself would send a CR or LF in a value
                 raise ValueError(f"illegal response header {name!r}")
-            if name in (b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"proxy-connection"):
-                continue  # connection-specific headers are not allowed in HTTP/2
+            if name in _CONNECTION_SPECIFIC:
+                continue  # not allowed in HTTP/2 (RFC 9113, section 8.2.2)
+            value = value.strip()  # no field value starts or ends with whitespace (section 8.2.1)
+            if name == b"te" and value.lower() != b"trailers":
+                raise ValueError(f"illegal response header b'te': {value!r}")
             names.add(name)
-            out.append((name, value))
+            if name in _NEVER_INDEXED or (name == b"cookie" and len(value) < 20):
+                out.append(NeverIndexedHeaderTuple(name, value))  # kept out of HPACK's tables
+            else:
+                out.append((name, value))
         if b"server" not in names and self._server_header:
             out.append((b"server", self._server_header))
         if b"date" not in names:

@@ -17,31 +17,21 @@ import re
 import statistics
 import subprocess
 
-from harness import (
-    CLIENT_CPU,
-    HERE,
-    SERVER_CPU,
-    cpu_seconds,
-    free_port,
-    peer_python,
-    pin,
-    pounce_command,
-    require_tool,
-    wait_for,
-)
+import harness
+from harness import CLIENT_CPU, SERVER_CPU, pin
 
 TARGET = 1.8
 
 
 def servers() -> dict[str, list[str]]:
     """Each server's command, with `{port}` for its port."""
-    peer = str(peer_python("hypercorn", "uvloop"))
+    peer = str(harness.peer_python("hypercorn", "uvloop"))
     hypercorn = [peer, "-m", "hypercorn", "hello_raw:app", "--bind", "127.0.0.1:{port}", "--log-level", "warning",
                  "--config", "hypercorn.toml"]  # fmt: skip
     return {
-        "pounce asyncio": pounce_command("hello_raw:app", 0, "--loop", "asyncio"),
+        "pounce asyncio": harness.pounce_command("hello_raw:app", 0, "--loop", "asyncio"),
         "hypercorn asyncio": [*hypercorn, "--worker-class", "asyncio"],
-        "pounce uvloop": pounce_command("hello_raw:app", 0, "--loop", "uvloop"),
+        "pounce uvloop": harness.pounce_command("hello_raw:app", 0, "--loop", "uvloop"),
         "hypercorn uvloop": [*hypercorn, "--worker-class", "uvloop"],
     }
 
@@ -49,7 +39,7 @@ def servers() -> dict[str, list[str]]:
 def h2load(port: int, requests: int) -> tuple[float, int]:
     """Requests/s and the number of requests that succeeded."""
     out = subprocess.run(
-        [*pin(CLIENT_CPU), require_tool("h2load", "nghttp2-client"), "-t", "1", "-n", str(requests), "-c", "16",
+        [*pin(CLIENT_CPU), harness.require_tool("h2load", "nghttp2-client"), "-t", "1", "-n", str(requests), "-c", "16",
          "-m", "10", f"http://127.0.0.1:{port}/"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
@@ -60,17 +50,17 @@ def h2load(port: int, requests: int) -> tuple[float, int]:
 
 def measure(command: list[str], requests: int) -> tuple[float, int, float]:
     """Requests/s, requests that succeeded and CPU microseconds a request, for one fresh server."""
-    port = free_port()
+    port = harness.free_port()
     argv = [arg.replace("{port}", str(port)) for arg in command]
     if "--port" in argv:
         argv[argv.index("--port") + 1] = str(port)
-    proc = subprocess.Popen([*pin(SERVER_CPU), *argv], cwd=HERE, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([*pin(SERVER_CPU), *argv], cwd=harness.HERE, stdout=subprocess.DEVNULL)
     try:
-        wait_for(port)
+        harness.wait_for(port)
         h2load(port, 2000)  # warm-up
-        before = cpu_seconds(proc.pid)
+        before = harness.cpu_seconds(proc.pid)
         rps, ok = h2load(port, requests)
-        return rps, ok, (cpu_seconds(proc.pid) - before) / requests * 1e6
+        return rps, ok, (harness.cpu_seconds(proc.pid) - before) / requests * 1e6
     finally:
         proc.terminate()
         proc.wait(10)

@@ -7,6 +7,8 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +302,53 @@ def test_response_fields_are_normalised_as_http2_requires() -> None:
         )
         assert dict(h2_get(srv.port, "/te-trailers"))[b"te"] == b"Trailers"
         assert dict(h2_get(srv.port, "/te-gzip"))[b":status"] == b"500"
+
+
+def test_a_connection_that_goes_away_cancels_its_running_streams() -> None:
+    finished: list[str] = []
+    started = threading.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        started.set()
+        try:
+            await anyio.sleep(30)
+        finally:
+            finished.append(scope["path"])
+
+    with serve(app, lifespan="off") as srv:
+        sock, conn = h2_session(srv.port)
+        for stream_id in (1, 3):
+            conn.send_headers(stream_id, [(":method", "GET"), (":scheme", "http"), (":authority", "t"),
+                                          (":path", f"/{stream_id}")], end_stream=True)  # fmt: skip
+        sock.sendall(conn.data_to_send())
+        assert started.wait(5)
+        sock.close()  # no RST_STREAM, no GOAWAY: the peer is just gone
+        deadline = time.monotonic() + 5
+        while len(finished) < 2 and time.monotonic() < deadline:
+            anyio.run(anyio.sleep, 0.02)
+    assert sorted(finished) == ["/1", "/3"]
+
+
+def test_a_failure_of_the_servers_own_in_a_stream_ends_the_connection(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault no client can cause (a bug in pounce's stream code): the connection ends, as a
+    task group's would, and the error is logged."""
+    from pounce.h2_driver import HTTP2Driver
+
+    async def broken(self: HTTP2Driver, stream: Any) -> None:
+        raise RuntimeError("stream machinery broke")
+
+    monkeypatch.setattr(HTTP2Driver, "_run_stream", broken)
+    with serve(echo) as srv:
+        sock, conn = h2_session(srv.port)
+        conn.send_headers(1, [(":method", "GET"), (":scheme", "http"), (":authority", "t"), (":path", "/")],
+                          end_stream=True)  # fmt: skip
+        sock.sendall(conn.data_to_send())
+        sock.settimeout(5)
+        while sock.recv(65536):  # read until the server closes the connection
+            pass
+        sock.close()
+    assert any("HTTP/2 stream failed" in r.message and r.exc_info for r in caplog.records)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
-from pounce.asgi import Message
+from pounce.asgi import Message, Scope
 from pounce.protocols import http2
 from pounce.protocols.http11 import Limits, reason_phrase
 
@@ -25,14 +25,14 @@ logger = logging.getLogger("pounce.error")
 
 
 class _Stream:
-    __slots__ = ("body", "body_done", "cancel", "disconnected", "received", "request")
+    __slots__ = ("body", "body_done", "disconnected", "received", "request", "task")
 
     def __init__(self, request: http2.StreamRequest) -> None:
         self.request = request
         self.body: list[tuple[bytes, int]] = []
         self.body_done = request.end_stream
         self.received: anyio.Event | None = None  # made by a receive() that waits: most never do
-        self.cancel = anyio.CancelScope()
+        self.task: asyncio.Task[None] | None = None  # the task serving it, once started
         self.disconnected = False
 
     def wake(self) -> None:
@@ -56,7 +56,8 @@ class HTTP2Driver:
         self.drain_requested = anyio.Event()
         self.idle = anyio.Event()
         self.idle.set()
-        self.tasks: set[asyncio.Task[None]] = set()  # the streams' tasks, until each ends
+        self.tasks: dict[asyncio.Task[None], _Stream] = {}  # the streams' tasks, until each ends
+        self.closing = False  # the connection is ending: its streams are being cancelled
 
     # -- connection ------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -113,13 +114,15 @@ class HTTP2Driver:
     def _start_stream(self, stream: _Stream) -> None:
         """Run the stream's request in a task of its own: a plain asyncio task rather than one of
         the task group's (whose handle, cancel scope and event cost a tenth of an HTTP/2
-        request); `_stopped` gives it the group's discipline, `_stop_streams` its end."""
-        task = self._loop.create_task(self._run_stream(stream))
-        self.tasks.add(task)
+        request). A client's RST_STREAM cancels the task (one reset before the task ran never
+        calls the app); `_stopped` gives it the group's discipline, `_stop_streams` its end."""
+        task = stream.task = self._loop.create_task(self._run_stream(stream))
+        self.tasks[task] = stream
         task.add_done_callback(self._stopped)
 
     def _stopped(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
+        stream = self.tasks.pop(task)
+        self._forget(stream)  # already done unless the task ended early (cancelled, or failed)
         if not task.cancelled() and (exc := task.exception()) is not None:
             # A failure of the server's own (the app's are handled in `_run_stream`): as a task
             # group would, it ends the connection.
@@ -130,10 +133,18 @@ class HTTP2Driver:
         """The connection is ending: cancel every stream still running and wait for them."""
         if not self.tasks:
             return
-        for stream in self.streams.values():
-            stream.cancel.cancel()
+        self.closing = True
+        for task in self.tasks:
+            task.cancel()
         with anyio.CancelScope(shield=True):
             await asyncio.wait(set(self.tasks))
+
+    def _forget(self, stream: _Stream) -> None:
+        stream_id = stream.request.stream_id
+        if self.streams.get(stream_id) is stream:
+            del self.streams[stream_id]
+            if not self.streams:
+                self.idle.set()
 
     def _update_deadline(self) -> None:
         if self.streams:
@@ -185,7 +196,8 @@ class HTTP2Driver:
             if reset is not None:
                 reset.disconnected = True
                 reset.wake()
-                reset.cancel.cancel()
+                if reset.task is not None:
+                    reset.task.cancel()
         elif isinstance(event, http2.WindowOpened):
             self.window_opened.set()
             self.window_opened = anyio.Event()
@@ -197,26 +209,13 @@ class HTTP2Driver:
         scope = conn.scope_for(request.method, request.target, request.headers, "2")
         sender = _StreamSender(self, stream, head=request.method == b"HEAD")
         start = time.perf_counter_ns()
-        with stream.cancel:
-            try:
-                await conn.app(scope, sender.receive, sender.send)
-            except Exception as exc:
-                if not stream.disconnected:
-                    logger.error("exception in ASGI application", exc_info=exc)
-                    if sender.started:
-                        self.proto.reset(request.stream_id)
-                    else:
-                        await self._send_error(request.stream_id, 500, "internal server error")
-            else:
-                if not sender.complete and not stream.disconnected:
-                    if sender.started:
-                        self.proto.reset(request.stream_id)
-                    else:
-                        logger.error("ASGI application returned without sending a response")
-                        await self._send_error(request.stream_id, 500, "internal server error")
-        self.streams.pop(request.stream_id, None)
-        if not self.streams:
-            self.idle.set()
+        try:
+            await self._respond(stream, scope, sender)
+        except asyncio.CancelledError:
+            if not (stream.disconnected or self.closing):
+                raise  # not the client's reset nor the connection's end: the task ends cancelled
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        self._forget(stream)
         await self.flush()
         if conn.access is not None:
             conn.access.request(
@@ -227,6 +226,26 @@ class HTTP2Driver:
                 sender.status,
                 time.perf_counter_ns() - start,
             )
+
+    async def _respond(self, stream: _Stream, scope: Scope, sender: _StreamSender) -> None:
+        """Run the app for the stream; its failure becomes a 500, or a reset once it started."""
+        stream_id = stream.request.stream_id
+        try:
+            await self.conn.app(scope, sender.receive, sender.send)
+        except Exception as exc:
+            if not stream.disconnected:
+                logger.error("exception in ASGI application", exc_info=exc)
+                if sender.started:
+                    self.proto.reset(stream_id)
+                else:
+                    await self._send_error(stream_id, 500, "internal server error")
+        else:
+            if not sender.complete and not stream.disconnected:
+                if sender.started:
+                    self.proto.reset(stream_id)
+                else:
+                    logger.error("ASGI application returned without sending a response")
+                    await self._send_error(stream_id, 500, "internal server error")
 
     async def _send_error(self, stream_id: int, status: int, reason: str) -> None:
         body = f"{status} {reason_phrase(status).decode()}\n{reason}\n".encode()

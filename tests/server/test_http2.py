@@ -152,10 +152,12 @@ def test_limits_match_http11(headers: list[tuple[str, str]], status: int) -> Non
 
 def test_client_reset_cancels_the_handler() -> None:
     finished: list[str] = []
+    started = threading.Event()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
+        started.set()
         try:
             await anyio.sleep(10)
         finally:
@@ -167,6 +169,7 @@ def test_client_reset_cancels_the_handler() -> None:
             1, [(":method", "GET"), (":scheme", "http"), (":authority", "t"), (":path", "/")], end_stream=True
         )
         sock.sendall(conn.data_to_send())
+        assert started.wait(5)  # reset once the handler runs (a stream reset before is never started)
         conn.reset_stream(1)
         sock.sendall(conn.data_to_send())
         for _ in range(100):
@@ -352,3 +355,22 @@ def test_a_failure_of_the_servers_own_in_a_stream_ends_the_connection(
             pass
         sock.close()
     assert any("HTTP/2 stream failed" in r.message and r.exc_info for r in caplog.records)
+
+
+def test_a_stream_reset_before_its_request_started_is_forgotten() -> None:
+    """HEADERS and RST_STREAM in one packet: the stream's task is cancelled before it runs; the
+    connection serves the next stream, and a graceful shutdown does not wait for the first."""
+    with serve(echo) as srv:
+        sock, conn = h2_session(srv.port)
+        request = [(":method", "GET"), (":scheme", "http"), (":authority", "t"), (":path", "/gone")]
+        conn.send_headers(1, request, end_stream=True)
+        conn.reset_stream(1)
+        sock.sendall(conn.data_to_send())
+        conn.send_headers(3, [*request[:3], (":path", "/next")], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        events = read_events(sock, conn, h2.events.StreamEnded)
+        data = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived) and e.stream_id == 3)
+        assert data == b"GET /next "
+        started = time.monotonic()
+    sock.close()
+    assert time.monotonic() - started < 5  # the shutdown did not wait for the reset stream

@@ -60,7 +60,7 @@ class HTTP2Driver:
         self.closing = False  # the connection is ending: its streams are being cancelled
 
     # -- connection ------------------------------------------------------------------------
-    async def flush(self) -> None:
+    def flush(self) -> None:
         """Have the writer task send what h2 has buffered.
 
         Streams only wake the writer: the frames of every stream that made progress in
@@ -102,7 +102,7 @@ class HTTP2Driver:
                                 tg.cancel_scope.cancel()
                                 return
                             self._dispatch(event)
-                        await self.flush()
+                        self.flush()
                     self._update_deadline()
                     data = await self.conn._receive_bytes()
                     if not data:
@@ -216,7 +216,7 @@ class HTTP2Driver:
                 raise  # not the client's reset nor the connection's end: the task ends cancelled
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
         self._forget(stream)
-        await self.flush()
+        self.flush()
         if conn.access is not None:
             conn.access.request(
                 conn.peer,
@@ -287,7 +287,7 @@ class _StreamSender:
                 data, flow = stream.body.pop(0)
                 self.received_bytes += len(data)
                 self.driver.proto.acknowledge(self.stream_id, flow)
-                await self.driver.flush()
+                self.driver.flush()
                 if self.received_bytes > self.driver.conn.config.max_body_size:
                     stream.disconnected = True
                     if not self.started:
@@ -347,7 +347,7 @@ class _StreamSender:
             self.started = True
             if not more and not body:
                 self._completed()
-                await self.driver.flush()
+                self.driver.flush()
                 return
         await self.write_body(body, more)
         if not more:
@@ -372,9 +372,9 @@ class _StreamSender:
                 continue
             chunk, data = data[:window], data[window:]
             driver.proto.send_data(self.stream_id, chunk, end_stream=not more and not data)
-            await driver.flush()
+            driver.flush()
             if not data and not more:
                 return
         if not more:
             driver.proto.end_stream(self.stream_id)
-        await driver.flush()
+        driver.flush()

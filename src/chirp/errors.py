@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from pounce.errors import ConfigurationError
 
 __all__ = ["ConfigurationError", "HTTPError", "MethodNotAllowed", "NotFound", "PayloadTooLarge"]
@@ -14,7 +12,11 @@ class HTTPError(Exception):
 
     def __init__(self, status: int, detail: str | None = None, headers: dict[str, str] | None = None) -> None:
         self.status = status
-        self.detail = detail if detail is not None else HTTPStatus(status).phrase
+        if detail is None:
+            from http import HTTPStatus  # the phrase table loads with the first error without a detail
+
+            detail = HTTPStatus(status).phrase
+        self.detail = detail
         self.headers = dict(headers or {})
         super().__init__(f"{status}: {self.detail}")
 

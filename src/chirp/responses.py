@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-import mimetypes
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Literal
 
 from chirp.datastructures import MutableHeaders, check_header
@@ -74,6 +72,8 @@ class Response:
         httponly: bool = True,
         samesite: Literal["lax", "strict", "none"] | None = "lax",
     ) -> None:
+        from http.cookies import SimpleCookie  # loaded by the first cookie, not by importing the app
+
         cookie: SimpleCookie = SimpleCookie()
         cookie[key] = value
         morsel = cookie[key]
@@ -236,6 +236,8 @@ class FileResponse(Response):
         media_type: str | None = None,
         filename: str | None = None,
     ) -> None:
+        import mimetypes  # file responses only
+
         self.path = os.fspath(path)
         guessed = media_type or mimetypes.guess_type(filename or self.path)[0] or "application/octet-stream"
         super().__init__(b"", status, headers, guessed)

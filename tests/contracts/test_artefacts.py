@@ -434,6 +434,28 @@ def test_rules_run_in_process_with_loaded_artefacts(load_app, tmp_path: Path) ->
     assert finding.location.line == 15 and finding.docs == "docs/reference/rules/probes.md"
 
 
+def test_each_launch_is_parsed_once_per_check(load_app, tmp_path: Path, monkeypatch) -> None:
+    """The artefact rules share the launches: click parses each command once, not once a rule."""
+    from chirp.contracts.artefacts import launch
+
+    mod = load_app(READY_APP.replace("AppConfig.from_env(", "AppConfig.from_env(secret_key='x' * 40, "))
+    write(tmp_path, {"k8s/web.yaml": DEPLOYMENT.replace('"--workers", "2"', '"--workers", "0"'),
+                     "Dockerfile": 'FROM python:3.12-slim\nUSER 1000\nCMD ["chirp", "run", "app:app"]\n'})  # fmt: skip
+    files = [tmp_path / "Dockerfile", tmp_path / "k8s/web.yaml"]
+    expected = check_app(mod.app, deploy=True, artefacts=discover.load(files))
+    parsed: list[tuple[str, ...]] = []
+
+    def counting(command: Command, env: dict[str, str] | None = None) -> launch.Launch | None:
+        parsed.append(command.argv)
+        return find(command, env)
+
+    monkeypatch.setattr(launch, "find", counting)
+    art = discover.load(files)
+    report = check_app(mod.app, deploy=True, artefacts=art)
+    assert report.findings == expected.findings and expected.findings  # the same verdict
+    assert len(parsed) == len(set(parsed)) == len(art.launches) == 2  # the container's and the image's
+
+
 def test_the_github_action_judges_the_artefacts_it_is_given(tmp_path: Path) -> None:
     from helpers.action import Runner
 

@@ -86,6 +86,7 @@ def test_chirp_check_loads_nothing_the_app_does_not_use(project: Path, args: tup
 
 # What a text report needs none of: each loads when a project, a flag or a request asks for it.
 LAZY_MODULES = (
+    "http",
     "logging",
     "json",
     "tomllib",
@@ -123,3 +124,40 @@ def test_what_the_app_uses_is_loaded(project: Path) -> None:
     )
     _, modules = loaded(project, "chirp.cli", "chirp", "check", "dbapp:app")
     assert "chirp.db" in modules and "sqlite3" in modules
+
+
+def test_an_app_importing_the_response_types_loads_no_cookie_or_mime_tables(project: Path) -> None:
+    """`chirp new` apps import Response and Redirect; a check builds no response, so the cookie
+    writer and the MIME table wait for the first cookie and the first file response."""
+    (project / "respapp.py").write_text(
+        APP.replace(
+            "from chirp import App, AppConfig",
+            "from chirp import App, AppConfig, Redirect, Request, Response",
+        )
+    )
+    code, modules = loaded(project, "chirp.cli", "chirp", "check", "respapp:app", "--deploy")
+    assert code in (0, 1) and "chirp.responses" in modules
+    assert [m for m in ("http.cookies", "mimetypes") if m in modules] == []
+
+
+ON_DEMAND = """\
+import sys
+from chirp.errors import HTTPError, NotFound
+from chirp.responses import FileResponse, Response
+assert [m for m in ("http", "http.cookies", "mimetypes") if m in sys.modules] == []
+print(NotFound().detail, "|", HTTPError(418).detail, "|", HTTPError(404, "gone").detail)
+response = Response("hi")
+response.set_cookie("theme", "dark", max_age=60, secure=True)
+print(response.headers.get("set-cookie"))
+print(FileResponse("style.css").media_type)
+"""
+
+
+def test_the_status_phrases_the_cookie_writer_and_the_mime_table_load_when_used(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", ON_DEMAND], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    phrases, cookie, media_type = proc.stdout.splitlines()
+    assert phrases == "Not Found | I'm a Teapot | gone"
+    assert cookie.startswith("theme=dark; ") and "Max-Age=60" in cookie and "Secure" in cookie
+    assert media_type == "text/css"

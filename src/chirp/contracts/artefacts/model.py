@@ -165,6 +165,9 @@ class Artefacts:
     objects: list[KeyedObject] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     requires_python: Value | None = None  # the project's `requires-python`, from pyproject.toml
+    # The launch found in each (command, environment) so far: the rules of one check ask for the
+    # same few, and each is parsed by the real command line (see `rules._deploy.launch_of`).
+    launches: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def object(self, kind: str, name: str, namespace: str | None) -> KeyedObject | None:
         return next(

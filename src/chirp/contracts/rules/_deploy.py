@@ -67,12 +67,17 @@ def is_infra(image: str | None) -> bool:
     return name in INFRA_IMAGES or name.rsplit("/", 1)[-1] in INFRA_IMAGES
 
 
-def launch_of(command: Command | None, env: dict[str, str]) -> Launch | None:
+def launch_of(art: Artefacts, command: Command | None, env: dict[str, str]) -> Launch | None:
+    """The launch in `command` with `env`, parsed once per check (click parses the flags)."""
     if command is None:
         return None
-    from chirp.contracts.artefacts.launch import find
+    key = (command, tuple(sorted(env.items())))
+    if key not in art.launches:
+        from chirp.contracts.artefacts.launch import find
 
-    return find(command, env)
+        art.launches[key] = find(command, env)
+    launch: Launch | None = art.launches[key]
+    return launch
 
 
 def app_containers(snap: Snapshot) -> Iterator[AppContainer]:
@@ -85,7 +90,7 @@ def app_containers(snap: Snapshot) -> Iterator[AppContainer]:
     image = project_image(art)
     for container in art.containers:
         env = {e.name: e.literal for e in container.env if e.literal is not None}
-        own = launch_of(container.command, env)
+        own = launch_of(art, container.command, env)
         if own is not None:
             yield AppContainer(container, container.command, own, None)
             continue
@@ -94,14 +99,16 @@ def app_containers(snap: Snapshot) -> Iterator[AppContainer]:
         if container.platform == "compose" and container.image is not None:
             continue  # a Compose service running someone else's image, not the project's build
         command = image.command if image is not None else None
-        yield AppContainer(container, command, launch_of(command, env), image)
+        yield AppContainer(container, command, launch_of(art, command, env), image)
 
 
 def image_launches(snap: Snapshot) -> Iterator[tuple[Image, Launch]]:
     """Each Dockerfile whose command launches the server."""
     art = artefacts(snap)
-    for image in art.images if art is not None else ():
-        launch = launch_of(image.command, {})
+    if art is None:
+        return
+    for image in art.images:
+        launch = launch_of(art, image.command, {})
         if launch is not None:
             yield image, launch
 

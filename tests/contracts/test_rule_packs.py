@@ -126,3 +126,27 @@ def test_a_broken_pack_names_its_entry_point(venv: Path, project: Path, tmp_path
     assert result.returncode == 2 and "chirp.rules:broken = no_such_module:RULES" in result.stderr, (
         result.stderr
     )
+
+
+def test_a_pack_installed_as_an_egg_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick scan finds an egg's entry points (`EGG-INFO` in a `.egg` on the path), as
+    `importlib.metadata` does, so such a pack is not skipped silently."""
+    from importlib.metadata import distributions
+
+    from chirp.contracts import packs
+
+    egg = tmp_path / "acme_rules-1.0-py3.11.egg"
+    (egg / "EGG-INFO").mkdir(parents=True)
+    (egg / "EGG-INFO" / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: acme-rules\nVersion: 1.0\n")
+    (egg / "EGG-INFO" / "entry_points.txt").write_text("[chirp.rules]\nacme = acme_rules:RULES\n")
+    monkeypatch.setattr(sys, "path", [str(egg)])
+    found = [
+        ep.name
+        for dist in distributions(path=[str(egg)])
+        for ep in dist.entry_points
+        if ep.group == packs.GROUP
+    ]
+    assert found == ["acme"]  # what the full lookup sees ...
+    assert packs._declared()  # ... the quick scan sees too
+    (egg / "EGG-INFO" / "entry_points.txt").write_text("[console_scripts]\nacme = acme_rules:main\n")
+    assert not packs._declared()

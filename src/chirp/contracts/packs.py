@@ -34,9 +34,12 @@ def _declared() -> bool:
             names = os.listdir(entry or ".")
         except OSError:
             continue
-        for name in names:
-            if not name.endswith((".dist-info", ".egg-info")):
-                continue
+        # Metadata directories, and an egg's own (`EGG-INFO` in a `.egg` on the path), as
+        # `importlib.metadata` finds them.
+        found = [n for n in names if n.endswith((".dist-info", ".egg-info"))]
+        if entry.endswith(".egg") and "EGG-INFO" in names:
+            found.append("EGG-INFO")
+        for name in found:
             try:
                 with open(os.path.join(entry or ".", name, "entry_points.txt"), encoding="utf-8") as fh:
                     if _MARKER in fh.read():

@@ -26,3 +26,11 @@ def wrapped_chain(app: Any) -> Iterator[Any]:
 def app_attribute(app: Any, name: str, default: Any = None) -> Any:
     """`name` of the outermost object in the chain that has it, else `default`."""
     return next((v for v in (getattr(a, name, None) for a in wrapped_chain(app)) if v is not None), default)
+
+
+def asgi_entry(app: Any) -> Any:
+    """The callable to serve `app` with: what its `pounce_asgi()` returns when it offers one (a
+    chirp `App`, whose requests then run one coroutine fewer), else the app itself. Only the
+    outermost object is asked: a middleware around an app calls that app as it always does."""
+    hook = getattr(app, "pounce_asgi", None)
+    return hook() if callable(hook) else app

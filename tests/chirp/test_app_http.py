@@ -21,6 +21,7 @@ from chirp import (
     StreamingResponse,
 )
 from chirp.app import CallNext
+from helpers.asgi_apps import plain_asgi
 from helpers.server import raw_request, serve
 
 
@@ -321,3 +322,25 @@ def test_a_page_is_sent_byte_for_byte_the_same_with_or_without_middleware() -> N
             assert b"content-type: text/html; charset=utf-8\r\ncontent-length: 13\r\n" in sent.lower()
         assert sent.endswith(b"\r\n\r\n")  # HEAD: the length of the page, not the page
         assert head_and_body(one.port, "GET", "/").endswith(b"\r\n\r\n<p>h\xc3\xa9llo</p>")
+
+
+def test_pounce_serves_an_app_through_its_entry_as_any_server_through_call() -> None:
+    """pounce calls the App's `pounce_asgi()` entry (a request runs one coroutine fewer); any
+    other server calls `__call__`. Both answer every kind of request byte for byte alike."""
+    from pounce.wrapped import asgi_entry
+
+    direct, plain = build_app(), build_app()
+    assert asgi_entry(direct) == direct._handle and asgi_entry(plain_asgi(plain)) is not plain._handle
+
+    def answer(port: int, method: str, path: str, body: bytes = b"") -> bytes:
+        request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body  # fmt: skip
+        return re.sub(rb"(?im)^date: .*\r\n", b"", raw_request(port, request))
+
+    requests = [("GET", "/"), ("HEAD", "/"), ("GET", "/json"), ("GET", "/items/3?q=x"), ("DELETE", "/items/3"),
+                ("GET", "/nowhere"), ("PUT", "/items/3"), ("GET", "/teapot"), ("GET", "/boom"), ("GET", "/go"),
+                ("GET", "/stream"), ("GET", "/cookie")]  # fmt: skip
+    with serve(direct) as one, serve(plain_asgi(plain)) as other:
+        for method, path in requests:
+            assert answer(one.port, method, path) == answer(other.port, method, path), (method, path)
+        assert answer(one.port, "POST", "/echo", b"hi") == answer(other.port, "POST", "/echo", b"hi")

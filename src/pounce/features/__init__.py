@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pounce.asgi import ASGIApp
 from pounce.config import ServerConfig
 from pounce.features.shared import OBSERVER_TICK, ServerObserver
+from pounce.wrapped import asgi_entry
 
 __all__ = [
     "OBSERVER_TICK",
@@ -88,7 +89,7 @@ def build_features(app: ASGIApp, config: ServerConfig) -> Features:
     """Wrap `app` in every operations feature `config` enables; note which observe the server."""
     observers: list[ServerObserver] = []
     closers: list[Callable[[], None]] = []
-    wrapped = app
+    wrapped = asgi_entry(app)
     if config.sentry_dsn is not None:
         from pounce.features.errors import SentryCapture
 

@@ -131,12 +131,15 @@ class HTMLResponse(Response):
     media_type = "text/html; charset=utf-8"
 
 
+_HTML_CONTENT_TYPE = _content_type(HTMLResponse.media_type)
+
+
 def html_messages(text: str, scope: Scope) -> tuple[Message, Message]:
     """`HTMLResponse(text).messages(scope)`, built without the response: what a handler's str
     sends when no middleware would see the response (the object and its negotiation were about
     a quarter of chirp's own time for a request)."""
     body = text.encode()
-    headers = [_content_type(HTMLResponse.media_type), (b"content-length", b"%d" % len(body))]
+    headers = [_HTML_CONTENT_TYPE, (b"content-length", b"%d" % len(body))]
     start = {"type": "http.response.start", "status": 200, "headers": headers}
     return start, {"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body}
 

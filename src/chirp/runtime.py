@@ -105,8 +105,9 @@ class AppRuntime:
                 messages = response.messages(scope)
         try:
             if messages is not None:
-                for message in messages:
-                    await send(message)
+                start, body = messages
+                await send(start)
+                await send(body)
             else:
                 await response(scope, receive, send)
         except ClientDisconnected:

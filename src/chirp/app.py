@@ -374,26 +374,22 @@ class App:
         run_app(self, host=host, port=port)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI entry (`_handle`, awaited)."""
-        await self._handle(scope, receive, send)
+        """The ASGI entry: the runtime's, awaited."""
+        await (self._runtime or self._load_runtime())(scope, receive, send)
 
     def pounce_asgi(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-        """What pounce serves this app with: `_handle` itself, a plain call returning the
-        runtime's coroutine, so a request runs in one coroutine fewer than through `__call__`
-        (any other server calls `__call__`, which awaits the same thing)."""
-        return self._handle
+        """What pounce serves this app with: the runtime's entry itself, so a request runs in
+        one coroutine fewer than through `__call__`, which any other server calls."""
+        return self._load_runtime().__call__
 
-    def _handle(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        """The work of one ASGI call. The request-time side of the app (`chirp.runtime`) loads
-        on first use, so an app that is only checked (`chirp check`) never imports it."""
-        runtime = self._runtime
-        if runtime is None:
+    def _load_runtime(self) -> AppRuntime:
+        """The request-time side of the app (`chirp.runtime`), loaded on first use so that an
+        app that is only checked (`chirp check`) never imports it."""
+        if self._runtime is None:
             from chirp.runtime import AppRuntime
 
-            runtime = self._runtime = AppRuntime(self)
-        if scope["type"] == "http" and self._admitted:  # a request, straight in: one call fewer
-            return runtime.http(scope, receive, send)
-        return runtime(scope, receive, send)
+            self._runtime = AppRuntime(self)
+        return self._runtime
 
 
 def check_command(target: str, env: str) -> str:

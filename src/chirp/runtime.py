@@ -44,23 +44,11 @@ class AppRuntime:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(scope, receive, send)
+        """The app's ASGI entry. An HTTP request to the admitted app, the hot path, is served
+        here in this one coroutine; every other call goes to `_other`."""
+        if scope["type"] != "http" or not self.app._admitted:
+            await self._other(scope, receive, send)
             return
-        if not self.app._admitted:
-            self.app.freeze()  # served without lifespan: check now; a failed check raises every time
-        if kind == "http":
-            await self.http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send)
-        elif kind == "pounce.worker.startup":
-            await self._worker_hooks(self.app.worker_startup_hooks, scope)
-        elif kind == "pounce.worker.shutdown":
-            await self._worker_hooks(self.app.worker_shutdown_hooks, scope)
-
-    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """One HTTP request to the admitted app."""
         path = scope["path"]
         probe = self.app.probes.get(path)
         if probe is not None:
@@ -114,6 +102,24 @@ class AppRuntime:
             return
         except OSError as exc:
             logger.debug("client went away while sending the response: %s", exc)
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The lifespan, a WebSocket session, pounce's worker hooks, or the first request to an
+        app served without lifespan (which is checked now: a failed check raises every time)."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if not self.app._admitted:
+            self.app.freeze()
+        if kind == "http":
+            await self(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "pounce.worker.startup":
+            await self._worker_hooks(self.app.worker_startup_hooks, scope)
+        elif kind == "pounce.worker.shutdown":
+            await self._worker_hooks(self.app.worker_shutdown_hooks, scope)
 
     @functools.cached_property
     def _header_policy(self) -> SecurityHeadersMiddleware | None:

@@ -330,7 +330,8 @@ def test_pounce_serves_an_app_through_its_entry_as_any_server_through_call() -> 
     from pounce.wrapped import asgi_entry
 
     direct, plain = build_app(), build_app()
-    assert asgi_entry(direct) == direct._handle and asgi_entry(plain_asgi(plain)) is not plain._handle
+    wrapper = plain_asgi(plain)  # any other server's view: an ASGI callable with no pounce hook
+    assert asgi_entry(direct) == direct._load_runtime().__call__ and asgi_entry(wrapper) is wrapper
 
     def answer(port: int, method: str, path: str, body: bytes = b"") -> bytes:
         request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
@@ -340,7 +341,7 @@ def test_pounce_serves_an_app_through_its_entry_as_any_server_through_call() -> 
     requests = [("GET", "/"), ("HEAD", "/"), ("GET", "/json"), ("GET", "/items/3?q=x"), ("DELETE", "/items/3"),
                 ("GET", "/nowhere"), ("PUT", "/items/3"), ("GET", "/teapot"), ("GET", "/boom"), ("GET", "/go"),
                 ("GET", "/stream"), ("GET", "/cookie")]  # fmt: skip
-    with serve(direct) as one, serve(plain_asgi(plain)) as other:
+    with serve(direct) as one, serve(wrapper) as other:
         for method, path in requests:
             assert answer(one.port, method, path) == answer(other.port, method, path), (method, path)
         assert answer(one.port, "POST", "/echo", b"hi") == answer(other.port, "POST", "/echo", b"hi")

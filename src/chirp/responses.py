@@ -30,6 +30,19 @@ def _content_type(media_type: str) -> tuple[bytes, bytes]:
 
 BODYLESS_STATUSES = frozenset({204, 304})
 
+_LENGTH_FIELDS: dict[int, tuple[bytes, bytes]] = {}  # body length -> its `content-length` field
+_LENGTH_FIELDS_CACHED = 4096  # pages up to 4 KiB: most of them, in at most ~0.5 MB
+
+
+def _length_field(length: int) -> tuple[bytes, bytes]:
+    """The `content-length` field of a body of `length` bytes. Formatting the number is a good
+    part of a small page's own cost, so the fields of the common short lengths are kept; use as
+    `_LENGTH_FIELDS.get(n) or _length_field(n)`."""
+    field = (b"content-length", b"%d" % length)
+    if length <= _LENGTH_FIELDS_CACHED:
+        _LENGTH_FIELDS[length] = field
+    return field
+
 
 class Response:
     """A complete response body held in memory."""
@@ -108,7 +121,8 @@ class Response:
             raw = self._set_content_type()
             raw[:] = [item for item in raw if item[0] != b"content-length"]  # replaced by the body's
         if self.status not in BODYLESS_STATUSES:  # 204 and 304 carry neither a body nor its length
-            raw.append((b"content-length", b"%d" % len(self.body)))
+            length = len(self.body)
+            raw.append(_LENGTH_FIELDS.get(length) or _length_field(length))
         return raw
 
     def messages(self, scope: Scope) -> tuple[Message, Message]:
@@ -139,9 +153,10 @@ def html_messages(text: str, scope: Scope) -> tuple[Message, Message]:
     sends when no middleware would see the response (the object and its negotiation were about
     a quarter of chirp's own time for a request)."""
     body = text.encode()
-    headers = [_HTML_CONTENT_TYPE, (b"content-length", b"%d" % len(body))]
+    length = len(body)
+    headers = [_HTML_CONTENT_TYPE, _LENGTH_FIELDS.get(length) or _length_field(length)]
     start = {"type": "http.response.start", "status": 200, "headers": headers}
-    return start, {"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body}
+    return start, {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
 
 
 class JSONResponse(Response):

@@ -162,8 +162,9 @@ class Router:
         self._static: dict[str, dict[str, list[Route]]] = {"http": {}, "websocket": {}}
         self._dynamic: dict[str, list[Route]] = {"http": [], "websocket": []}
         self._by_name: dict[str, Route] = {}
-        # static HTTP path -> method -> the first route that answers it (HEAD: a GET route too)
-        self._static_methods: dict[str, dict[str, Route]] = {}
+        # static HTTP path -> method -> the first route that answers it (HEAD: a GET route too);
+        # read-only outside `add`: the runtime looks a request up here before calling `match`
+        self.static_methods: dict[str, dict[str, Route]] = {}
 
     def add(self, route: Route) -> None:
         if route.name in self._by_name:
@@ -174,7 +175,7 @@ class Router:
         if route.regex is None:
             self._static[route.kind].setdefault(route.path, []).append(route)
             if not route.websocket:
-                methods = self._static_methods.setdefault(route.path, {})
+                methods = self.static_methods.setdefault(route.path, {})
                 for method in sorted(route.methods | ({"HEAD"} if "GET" in route.methods else set())):
                     methods.setdefault(method, route)
         else:
@@ -188,7 +189,7 @@ class Router:
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]]:
         """The route for this request, or `NotFound` / `MethodNotAllowed` with `Allow`."""
-        methods = self._static_methods.get(path)
+        methods = self.static_methods.get(path)
         if methods is not None and (route := methods.get(method)) is not None:
             return route, {}  # a static path: two lookups, the templates are not tried
         allowed: set[str] = set()

@@ -49,19 +49,24 @@ class AppRuntime:
         if scope["type"] != "http" or not self.app._admitted:
             await self._other(scope, receive, send)
             return
-        path = scope["path"]
-        probe = self.app.probes.get(path)
-        if probe is not None:
-            await self._probe(probe, scope, send)
-            return
         # Route before any middleware runs, so a middleware knows the route (CSRF reads its
         # mode) and a request for no route is answered 404/405 rather than refused by one.
+        # A static path first, in the router's own table: no call (and no probe, as a probe
+        # never takes a path a route claims).
+        path = scope["path"]
         route: Route | None
-        try:
-            route, params = self.app.router.match(scope["method"], path)
-        except HTTPError:
-            route, params = None, {}  # `_call_handler` raises it again, inside the middleware
-        else:
+        params: dict[str, Any] = {}
+        methods = self.app.router.static_methods.get(path)
+        if methods is None or (route := methods.get(scope["method"])) is None:
+            probe = self.app.probes.get(path)
+            if probe is not None:
+                await self._probe(probe, scope, send)
+                return
+            try:
+                route, params = self.app.router.match(scope["method"], path)
+            except HTTPError:
+                route = None  # `_call_handler` raises it again, inside the middleware
+        if route is not None:
             scope["chirp.route"] = route.path  # the route template, for server metrics and traces
         entry = self._entry
         request: Request | None = None

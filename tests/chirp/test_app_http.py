@@ -345,3 +345,32 @@ def test_pounce_serves_an_app_through_its_entry_as_any_server_through_call() -> 
         for method, path in requests:
             assert answer(one.port, method, path) == answer(other.port, method, path), (method, path)
         assert answer(one.port, "POST", "/echo", b"hi") == answer(other.port, "POST", "/echo", b"hi")
+
+
+def test_content_length_is_right_for_every_size_and_its_kept_fields_stay_bounded() -> None:
+    """The `content-length` fields of short bodies are kept and reused; a page or a `Response`
+    of any size still carries its own length, and the kept fields never pass their bound."""
+    from chirp import responses
+
+    sizes = (0, 1, 13, responses._LENGTH_FIELDS_CACHED, responses._LENGTH_FIELDS_CACHED + 1, 70_000)
+    app = App(AppConfig())
+
+    @app.route("/page/{size:int}")
+    def page(size: int) -> str:
+        return "x" * size
+
+    @app.route("/object/{size:int}")
+    def as_object(size: int) -> Response:
+        return Response(b"y" * size, media_type="text/plain")
+
+    identity = {"accept-encoding": "identity"}  # the length the app sent, not a compressed one
+    with serve(app) as srv, httpx.Client(base_url=srv.url, headers=identity) as client:
+        for _ in range(2):  # the second round is served from the kept fields
+            for kind in ("page", "object"):
+                for size in sizes:
+                    response = client.get(f"/{kind}/{size}")
+                    assert response.headers["content-length"] == str(size) == str(len(response.content))
+    for size in range(20_000):
+        responses._length_field(size)
+    assert len(responses._LENGTH_FIELDS) == responses._LENGTH_FIELDS_CACHED + 1  # 0 to the bound
+    assert all(field == (b"content-length", b"%d" % n) for n, field in responses._LENGTH_FIELDS.items())

@@ -1,6 +1,6 @@
 """Instructions per request under callgrind: pounce's fast path against uvicorn[standard].
 
-Run: python benchmarks/instructions.py [--suite http1|chirp|h2] [--requests 3000] [--access-log]
+Run: python benchmarks/instructions.py [--suite http1|chirp|h2] [--requests 3000] [--access-log] [--branches]
 
 A count of the instructions a server executes for a request does not move when other jobs
 share the machine, unlike requests/s or even CPU time, so it is the figure to compare two
@@ -11,6 +11,12 @@ with no requests after the warm-up and once with `--requests`, the difference of
 totals divided by the request count is the cost of a request, without start-up and shutdown.
 Only user-space instructions count: the system calls (one receive and one send a request on
 both servers) are the kernel's. The peers run from their environment in `.bench/`.
+
+`--branches` runs the servers under cachegrind's branch simulator instead and also reports the
+branches it predicts wrongly a request. Two servers that execute the same instructions can still
+differ in CPU time: an interpreter's dispatch of each bytecode is an indirect jump that the CPU
+often mispredicts, so work done in Python bytecode costs more cycles than the same count of
+instructions in C. The simulator is simple, but it is the same for both servers.
 
 Suites: `http1` (the default) pounce's fast path against uvicorn[standard]; `chirp` the hello
 as a chirp route against the raw ASGI app, both on pounce's fast path; `h2` cleartext HTTP/2
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from harness import HERE, free_port, peer_python, require_tool, wait_for
 
@@ -63,15 +70,26 @@ def h2load(port: int, total: int) -> None:
     assert f"{total} succeeded" in out, out
 
 
-def instructions(command: list[str], requests: int, connections: int, log: Path, h2: bool = False) -> int:
-    """The instructions the server (and any child process of it) executed in all, serving a
-    warm-up and then `requests`."""
+class Counts(NamedTuple):
+    instructions: int
+    mispredicts: int  # 0 unless counted with the branch simulator
+
+
+def counts(
+    command: list[str], requests: int, connections: int, log: Path, h2: bool = False, branches: bool = False
+) -> Counts:
+    """What the server (and any child process of it) executed in all, serving a warm-up and
+    then `requests`: instructions, and with `branches` the branches mispredicted."""
     port = free_port()
     argv = [arg.replace("{port}", str(port)) for arg in command]
     valgrind = require_tool("valgrind", "valgrind")
+    tool = (
+        ["--tool=cachegrind", "--cache-sim=no", "--branch-sim=yes", "--cachegrind-out-file=/dev/null"]
+        if branches
+        else ["--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    )
     server = subprocess.Popen(
-        [valgrind, "--tool=callgrind", "--trace-children=yes", "--callgrind-out-file=/dev/null",
-         f"--log-file={log}.%p", *argv],
+        [valgrind, *tool, "--trace-children=yes", f"--log-file={log}.%p", *argv],
         cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -87,16 +105,24 @@ def instructions(command: list[str], requests: int, connections: int, log: Path,
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(180)
-    total = 0
+    total = Counts(0, 0)
     for part in log.parent.glob(f"{log.name}.*"):
         text = part.read_text()
         part.unlink()
-        collected = re.search(r"Collected : (\d+)", text)
-        if collected is None and "resource_tracker" in text:
+        executed = re.search(r"(?:Collected :|I\s+refs:)\s+([\d,]+)", text)
+        if executed is None and "resource_tracker" in text:
             continue  # multiprocessing's bookkeeping process, which outlives the server a moment
-        assert collected, text[-2000:]
-        total += int(collected.group(1))
+        assert executed, text[-2000:]
+        missed = re.search(r"Mispredicts:\s+([\d,]+)", text)
+        total = Counts(
+            total.instructions + _number(executed.group(1)),
+            total.mispredicts + (_number(missed.group(1)) if missed else 0),
+        )
     return total
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
 
 
 def suites(suite: str, on: bool) -> dict[str, list[str]]:
@@ -132,24 +158,34 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--connections", type=int, default=64, help="HTTP/1.1 keep-alive connections")
     parser.add_argument("--access-log", action="store_true", help="every server with its access log on")
+    parser.add_argument(
+        "--branches", action="store_true", help="also count mispredicted branches (cachegrind)"
+    )
     args = parser.parse_args()
     servers = suites(args.suite, args.access_log)
     h2 = args.suite == "h2"
-    log = Path(tempfile.mkdtemp()) / "callgrind.log"
+    log = Path(tempfile.mkdtemp()) / "valgrind.log"
     load_text = "h2load -c 16 -m 10" if h2 else f"{args.connections} connections"
     print(
         f"{args.suite}: {args.requests} requests, {load_text}, access log {'on' if args.access_log else 'off'}"
     )
-    counts = {}
+    per_request: dict[str, Counts] = {}
     for name, command in servers.items():
-        instructions(command, 0, args.connections, log, h2)  # compiles and caches bytecode first
-        base = instructions(command, 0, args.connections, log, h2)
-        total = instructions(command, args.requests, args.connections, log, h2)
-        counts[name] = (total - base) / args.requests
-        print(f"{name:<14} {counts[name]:>10,.0f} instructions/request")
+        counts(command, 0, args.connections, log, h2, args.branches)  # compiles and caches bytecode first
+        base = counts(command, 0, args.connections, log, h2, args.branches)
+        total = counts(command, args.requests, args.connections, log, h2, args.branches)
+        cost = per_request[name] = Counts(
+            round((total.instructions - base.instructions) / args.requests),
+            round((total.mispredicts - base.mispredicts) / args.requests),
+        )
+        missed = f" {cost.mispredicts:>8,} mispredicted branches/request" if args.branches else ""
+        print(f"{name:<14} {cost.instructions:>10,} instructions/request{missed}")
     shutil.rmtree(log.parent)
-    first, second = counts
-    print(f"{first} / {second}: {counts[first] / counts[second]:.3f} of the instructions")
+    first, second = per_request
+    a, b = per_request[first], per_request[second]
+    print(f"{first} / {second}: {a.instructions / b.instructions:.3f} of the instructions")
+    if args.branches:
+        print(f"{first} / {second}: {a.mispredicts / b.mispredicts:.3f} of the mispredicted branches")
 
 
 if __name__ == "__main__":

@@ -246,13 +246,14 @@ class HTTP11Connection:
             if isinstance(event, http11.RequestHead):
                 self.leave("app")
                 return event
-            if isinstance(event, http11.Rejected):
-                await self._reject(event)
-            if isinstance(event, http11.HandOver):  # a request the fast parser leaves to h11
-                self.proto = event.protocol
-                continue
-            if event is http11.PEER_CLOSED or event is http11.PAUSED:
-                return None
+            if event is not http11.NEED_DATA:  # (tested first: it is the other event of every request)
+                if isinstance(event, http11.Rejected):
+                    await self._reject(event)
+                if isinstance(event, http11.HandOver):  # a request the fast parser leaves to h11
+                    self.proto = event.protocol
+                    continue
+                if event is http11.PEER_CLOSED or event is http11.PAUSED:
+                    return None
             # NEED_DATA: between requests the idle timeout runs; once bytes of a head
             # have arrived (or for a new connection) the header timeout does.
             if self.phase != "head":
@@ -500,7 +501,10 @@ class _Cycle:
             data = b""
             whole = False
             if not proto.response_started:
-                close = self.conn.server_state.draining or (not self.body_done and not self._body_fits())
+                head = self.head  # an unread body too big to discard closes the connection
+                close = self.conn.server_state.draining or (
+                    not self.body_done and (head.chunked or (head.content_length or 0) > _DRAIN_LIMIT)
+                )
                 if close:
                     self.must_close = True
                 self.conn.response_started = True
@@ -532,19 +536,14 @@ class _Cycle:
                 raise ClientDisconnected("client disconnected") from None
             if not more:
                 self.response_complete = True
-                self._set_response_done()
+                if self._response_done is not None:  # a receive() waits for it
+                    self._response_done.set()
             else:
                 # A streamed chunk the kernel took at once returns without waiting; yield anyway,
                 # or an endless stream to a fast socket would hold the loop from every other client.
                 await anyio.lowlevel.checkpoint()
             return
         raise RuntimeError(f"unexpected ASGI message type {kind!r}")
-
-    def _body_fits(self) -> bool:
-        """Whether an unread request body is small enough to discard and keep the connection."""
-        if self.head.chunked:
-            return False
-        return (self.head.content_length or 0) <= _DRAIN_LIMIT  # no framing headers: no body
 
     async def drain_body(self) -> bool:
         """Discard the unread rest of the request body so the connection can be reused."""

@@ -485,7 +485,7 @@ class HTTP11Protocol:
         length = b"%d" % len(body)
         length_given = False
         for field in headers:
-            entry = _field_line(field)
+            entry = _FIELD_LINES.get(field) or _field_line(field)  # (a call only the first time)
             if entry is None:
                 return None
             name, line = entry

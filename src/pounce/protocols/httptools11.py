@@ -75,9 +75,11 @@ class FastHTTP11Protocol(HTTP11Protocol):
         return bool(self._buffer)
 
     def next_event(self) -> Event:
-        if self._head is None:
-            return self._next_head()
         buffer = self._buffer
+        if self._head is None:
+            if not buffer:  # (here, not in `_next_head`: between requests it is the usual answer)
+                return PEER_CLOSED if self._eof else NEED_DATA
+            return self._next_head()
         if self._remaining:
             if not buffer:
                 return PEER_CLOSED if self._eof else NEED_DATA
@@ -92,19 +94,19 @@ class FastHTTP11Protocol(HTTP11Protocol):
         return PAUSED
 
     def _next_head(self) -> Event:
+        """The head at the front of the buffer, which holds at least one byte."""
         buffer = self._buffer
-        if not buffer:
-            return PEER_CLOSED if self._eof else NEED_DATA
+        limits = self._limits
         end = buffer.find(b"\r\n\r\n", self._scanned)
         if end < 0:
-            if self._eof or len(buffer) > self._limits.max_header_size or buffer[0] < 0x21:
+            if self._eof or len(buffer) > limits.max_header_size or buffer[0] < 0x21:
                 return self._hand_over()
             self._scanned = max(0, len(buffer) - 3)  # a head sent a byte at a time is scanned once
             return NEED_DATA
         self._scanned = 0
         size = end + 4
         head = bytes(buffer[:size])
-        if size > self._limits.max_header_size or _PLAIN_HEAD.fullmatch(head) is None:
+        if size > limits.max_header_size or _PLAIN_HEAD.fullmatch(head) is None:
             return self._hand_over()
         line_end = head.find(b"\r\n")
         parts = head[:line_end].split(b" ")
@@ -121,8 +123,8 @@ class FastHTTP11Protocol(HTTP11Protocol):
             parser.feed_data(head)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             return self._hand_over()
-        framing = _plain_fields(fields, http_version, self._limits)
-        if framing is None or len(target) > self._limits.max_url_length:
+        framing = _plain_fields(fields, http_version, limits)
+        if framing is None or len(target) > limits.max_url_length:
             return self._hand_over()
         content_length, close = framing
         keep_alive = http_version == b"1.1" and not close

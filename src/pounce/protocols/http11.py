@@ -255,6 +255,8 @@ _STATUS_LINES: dict[int, bytes] = {}
 # emptied when it fills (an app whose values change with every response).
 _FIELD_LINES: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
 _FIELD_LINES_LIMIT = 2048
+# Final statuses whose response carries the body as given (a set: one test a response).
+_PLAIN_STATUSES = frozenset(range(200, 1000)) - {204, 304}
 # Fields that say something about framing or that the server adds itself.
 _NOT_PLAIN = frozenset((b"content-length", b"connection", b"transfer-encoding", b"server", b"date"))
 
@@ -455,7 +457,9 @@ class HTTP11Protocol:
     def response(self, status: int, headers: Headers, body: bytes, *, close: bool = False) -> bytes:
         """A whole response in one go: head, body (none for HEAD) and end."""
         keep_alive = self._client_keep_alive and not close
-        plain = self._plain_status(status) and self._response_pending()
+        # A final status whose body is sent as given (not HEAD, 204 or 304), with no response
+        # under way: the common case, written here from remembered field lines.
+        plain = status in _PLAIN_STATUSES and not self._head_request and self._response_pending()
         if plain:
             try:
                 whole = self._plain_response(status, headers, body, keep_alive)
@@ -472,10 +476,6 @@ class HTTP11Protocol:
         if body and not self._head_request:
             data += self._output().send(h11.Data(data=body)) or b""
         return data + (self._output().send(h11.EndOfMessage()) or b"")
-
-    def _plain_status(self, status: int) -> bool:
-        """A final status whose body is sent as given (not HEAD, 204 or 304)."""
-        return 200 <= status <= 999 and status != 204 and status != 304 and not self._head_request
 
     def _plain_response(self, status: int, headers: Headers, body: bytes, keep_alive: bool) -> bytes | None:
         """The common whole response, from remembered field lines: valid fields, none of them

@@ -15,17 +15,15 @@ The trace slows a server down about a hundredfold; only the counts are meaningfu
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import signal
 import subprocess
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from harness import HERE, free_port, wait_for
-from instructions import load, suites
+from harness import HERE, free_port
+from instructions import drive, suites
 
 # Run as `python -c TRACER module args...`: counts the opcodes of every function (by file,
 # name and first line) and writes them as JSON to $BYTECODES_OUT when the server exits.
@@ -67,14 +65,7 @@ def bytecodes(command: list[str], requests: int, connections: int, out: Path) ->
         cwd=HERE, env={**os.environ, "BYTECODES_OUT": str(out)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    try:
-        wait_for(port, timeout=120)
-        asyncio.run(load(port, 200, connections))
-        if requests:
-            asyncio.run(load(port, requests, connections))
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(120)
+    drive(server, port, requests, connections)
     return Counter(json.loads(out.read_text()))
 
 

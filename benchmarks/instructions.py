@@ -70,6 +70,26 @@ def h2load(port: int, total: int) -> None:
     assert f"{total} succeeded" in out, out
 
 
+def drive(
+    server: subprocess.Popen[bytes], port: int, requests: int, connections: int, h2: bool = False
+) -> None:
+    """Once `server` listens on `port`: a warm-up, then `requests`; then SIGINT, and wait for it to
+    finish (a slow one under valgrind or a tracer too)."""
+    try:
+        wait_for(port, timeout=180)
+        if h2:
+            h2load(port, 320)
+            if requests:
+                h2load(port, requests)
+        else:
+            asyncio.run(load(port, 200, connections))
+            if requests:
+                asyncio.run(load(port, requests, connections))
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(180)
+
+
 class Counts(NamedTuple):
     instructions: int
     mispredicts: int  # 0 unless counted with the branch simulator
@@ -92,19 +112,7 @@ def counts(
         [valgrind, *tool, "--trace-children=yes", f"--log-file={log}.%p", *argv],
         cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    try:
-        wait_for(port, timeout=180)
-        if h2:
-            h2load(port, 320)
-            if requests:
-                h2load(port, requests)
-        else:
-            asyncio.run(load(port, 200, connections))
-            if requests:
-                asyncio.run(load(port, requests, connections))
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(180)
+    drive(server, port, requests, connections, h2)
     total = Counts(0, 0)
     for part in log.parent.glob(f"{log.name}.*"):
         text = part.read_text()

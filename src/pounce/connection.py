@@ -77,18 +77,11 @@ class HTTP11Connection:
         self.client = client
         self.server = server
         self.scheme = scheme
-        proxy = proxy_trust(config.trusted_hosts, config.forwarded_for_trusted_hops)
-        self.proxy = proxy if proxy.enabled else None  # None: the peer is the client
+        settings = _settings_of(config)
+        self.proxy = settings.proxy
+        self.limits = settings.limits
         self.root_path = config.root_path
-        self.proto = protocol_class(config.http)(
-            http11.Limits(
-                max_header_size=config.max_header_size,
-                max_header_count=config.max_header_count,
-                max_url_length=config.max_url_length,
-                max_body_size=config.max_body_size,
-            ),
-            server_header=config.server_header.encode("latin-1"),
-        )
+        self.proto = settings.protocol(settings.limits, server_header=settings.server_header)
         self.requests = 0
         # Timeouts: the server's watchdog cancels `scope` once `deadline` has passed; each
         # phase sets its own deadline, so no per-operation cancel scope is needed.
@@ -113,8 +106,11 @@ class HTTP11Connection:
         except (_Closed, anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
             pass
         finally:
-            with anyio.CancelScope(shield=True):
-                await self.stream.aclose()
+            if self.fast_stream is not None:
+                self.fast_stream.close()  # no await, so no shielded scope a connection
+            else:
+                with anyio.CancelScope(shield=True):
+                    await self.stream.aclose()
 
     async def _serve(self) -> None:
         if self.alpn_h2:
@@ -287,6 +283,37 @@ class HTTP11Connection:
                 session.status,
                 time.perf_counter_ns() - start,
             )
+
+
+class _Settings:
+    """What every connection derives from the server's config: derived once, not per accept."""
+
+    __slots__ = ("config", "limits", "protocol", "proxy", "server_header")
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.limits = http11.Limits(
+            max_header_size=config.max_header_size,
+            max_header_count=config.max_header_count,
+            max_url_length=config.max_url_length,
+            max_body_size=config.max_body_size,
+        )
+        self.protocol = protocol_class(config.http)
+        self.server_header = config.server_header.encode("latin-1")
+        proxy = proxy_trust(config.trusted_hosts, config.forwarded_for_trusted_hops)
+        self.proxy = proxy if proxy.enabled else None  # None: the peer is the client
+
+
+_settings: _Settings | None = None
+
+
+def _settings_of(config: ServerConfig) -> _Settings:
+    """The settings of `config`, kept for the config last asked about (one a server)."""
+    global _settings
+    settings = _settings  # (read once: servers in other threads may replace it meanwhile)
+    if settings is None or settings.config is not config:
+        settings = _settings = _Settings(config)
+    return settings
 
 
 def protocol_class(http: str) -> type[HTTP11Protocol]:

@@ -16,7 +16,7 @@ import anyio.lowlevel
 
 from pounce.asgi import Message, Scope
 from pounce.protocols import http2
-from pounce.protocols.http11 import Limits, reason_phrase
+from pounce.protocols.http11 import reason_phrase
 
 if TYPE_CHECKING:
     from pounce.connection import HTTP11Connection
@@ -45,9 +45,8 @@ class HTTP2Driver:
     def __init__(self, conn: HTTP11Connection) -> None:
         cfg = conn.config
         self.conn = conn
-        limits = Limits(cfg.max_header_size, cfg.max_header_count, cfg.max_url_length, cfg.max_body_size)
         self.proto = http2.HTTP2Protocol(
-            limits, cfg.server_header.encode("latin-1"), cfg.h2_max_concurrent_streams
+            conn.limits, cfg.server_header.encode("latin-1"), cfg.h2_max_concurrent_streams
         )
         self.streams: dict[int, _Stream] = {}
         self.write_lock = anyio.Lock()

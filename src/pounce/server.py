@@ -379,13 +379,14 @@ class Server:
     async def _take_backlog(self, sock: socket.socket, tg: anyio.abc.TaskGroup, limit: int = 1 << 30) -> None:
         """Serve the connections the kernel already completed (on a drain: so that closing
         the listener does not reset them)."""
+        tcp = sock.family != socket.AF_UNIX  # the listener's (an enum conversion: once)
         for _ in range(limit):
             try:
                 raw, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             raw.setblocking(False)
-            if raw.family != socket.AF_UNIX:
+            if tcp:
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._accepted(1)
             tg.start_soon(self._handle, raw)  # the transport is set up in the connection's task

@@ -67,20 +67,27 @@ class _Protocol(asyncio.Protocol):
 class ProtocolStream(ByteStream):
     """The stream of one accepted connection."""
 
-    def __init__(self, transport: asyncio.Transport, protocol: _Protocol, sock: socket.socket) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        protocol: _Protocol,
+        sock: socket.socket,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         # The loop, kept: on Python 3.11 `asyncio.get_running_loop()` makes a getpid() system
         # call each time, once a request on the read path.
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop or asyncio.get_running_loop()
         self._transport = transport
         self._protocol = protocol
         self._sock = sock
         self._closed = False
+        self._attributes: dict[Any, Callable[[], Any]] | None = None
 
     @classmethod
     async def from_socket(cls, sock: socket.socket) -> ProtocolStream:
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.connect_accepted_socket(_Protocol, sock)
-        return cls(transport, protocol, sock)
+        return cls(transport, protocol, sock, loop)
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         data = await self.read(max_bytes)
@@ -140,22 +147,32 @@ class ProtocolStream(ByteStream):
         if self._transport.can_write_eof():
             self._transport.write_eof()
 
+    def close(self) -> bool:
+        """Close without waiting (the transport still sends what it holds, then closes the
+        socket): what the connection's driver calls when it is done, with nothing to shield from
+        a cancellation. False if the stream was closed already."""
+        if self._closed:
+            return False
+        self._closed = True
+        self._protocol._wake_reader()
+        if not self._transport.is_closing():
+            self._transport.close()
+        return True
+
     async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._protocol._wake_reader()
-            if not self._transport.is_closing():
-                self._transport.close()
+        if self.close():
             await anyio.lowlevel.checkpoint()
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        sock = self._sock
-        attributes: dict[Any, Callable[[], Any]] = {
-            SocketAttribute.family: lambda: sock.family,
-            SocketAttribute.local_address: lambda: sock.getsockname(),
-            SocketAttribute.raw_socket: lambda: sock,
-        }
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            attributes[SocketAttribute.remote_address] = lambda: sock.getpeername()
-        return attributes
+        if self._attributes is None:  # made once: the socket's family is an enum conversion
+            sock = self._sock
+            attributes: dict[Any, Callable[[], Any]] = {
+                SocketAttribute.family: lambda: sock.family,
+                SocketAttribute.local_address: lambda: sock.getsockname(),
+                SocketAttribute.raw_socket: lambda: sock,
+            }
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                attributes[SocketAttribute.remote_address] = lambda: sock.getpeername()
+            self._attributes = attributes
+        return self._attributes

@@ -197,6 +197,17 @@ def test_too_many_headers_is_431() -> None:
     assert status_of(raw) == 431
 
 
+def test_servers_with_different_limits_in_one_process_each_keep_their_own() -> None:
+    """What a connection derives from its server's config is derived once and kept: a second
+    server with other limits, taking turns with the first, must not get the first one's."""
+    headers = b"".join(b"X-%d: v\r\n" % i for i in range(20))
+    request = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + headers + b"\r\n"
+    with serve(echo, max_header_count=10) as strict, serve(echo, max_header_count=100) as lenient:
+        for _ in range(3):
+            assert status_of(raw_request(strict.port, request)) == 431
+            assert status_of(raw_request(lenient.port, request)) == 200
+
+
 def test_chunked_body_over_limit_is_413() -> None:
     chunk = b"%x\r\n%s\r\n" % (600, b"x" * 600)
     with serve(echo, max_body_size=1000) as srv:

@@ -300,12 +300,16 @@ class HTTP11Protocol:
         self._limits = limits
         self._server_header = server_header
         self._server_line = b"server: %s\r\n" % server_header if server_header else b""
-        self._lines = _Lines(min(CHUNK_LINE_LIMIT, limits.max_header_size))
-        self._conn = self._parser()
         self._body_received = 0
         self._head_request = False
         self._client_keep_alive = True  # HTTP/1.1 without `Connection: close`
         self._written_whole: bool | None = None  # set once a whole response is written: keep-alive
+        self._start_parsing()
+
+    def _start_parsing(self) -> None:
+        """The parser's state: h11, reading from this connection's line buffer."""
+        self._lines = _Lines(min(CHUNK_LINE_LIMIT, self._limits.max_header_size))
+        self._conn = self._parser()
 
     def _parser(self) -> h11.Connection:
         """A fresh h11 parser that reads from this connection's `_Lines` buffer, taking over

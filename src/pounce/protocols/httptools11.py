@@ -45,8 +45,9 @@ _HANDED_OVER = frozenset((b"transfer-encoding", b"expect", b"upgrade"))
 class FastHTTP11Protocol(HTTP11Protocol):
     """One HTTP/1.1 connection whose common requests llhttp parses."""
 
-    def __init__(self, limits: Limits, server_header: bytes = b"pounce") -> None:
-        super().__init__(limits, server_header)
+    def _start_parsing(self) -> None:
+        """llhttp's state, in place of h11's: h11 is made only to frame an unusual response,
+        or to take over the connection at an unusual request."""
         self._buffer = bytearray()
         self._eof = False
         self._head: RequestHead | None = None

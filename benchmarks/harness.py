@@ -107,15 +107,19 @@ class WrkRun:
     errors: str | None
 
 
-def wrk_run(port: int, duration: int, connections: int = 64, pinned: bool = True, path: str = "/") -> WrkRun:
-    """A plain GET of `path` for `duration` seconds over `connections` keep-alive connections.
+def wrk_run(
+    port: int, duration: int, connections: int = 64, pinned: bool = True, path: str = "/", close: bool = False
+) -> WrkRun:
+    """A plain GET of `path` for `duration` seconds over `connections` keep-alive connections
+    (with `close`, each request asks for `Connection: close`: a new connection every request).
 
     One wrk thread: it drives well over 25k req/s on this machine's loopback with about a
     third of a CPU, and a second thread only takes CPU away from the servers under test.
     """
     out = subprocess.run(
         [*(pin(CLIENT_CPU) if pinned else []), require_tool("wrk", "wrk"), "-t", "1", "-c", str(connections),
-         "-d", f"{duration}s", "--latency", f"http://127.0.0.1:{port}{path}"],
+         "-d", f"{duration}s", "--latency", *(["-H", "Connection: close"] if close else []),
+         f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]

@@ -1,6 +1,6 @@
 """HTTP/1.1 plain-text hello, one worker: pounce vs uvicorn, granian and hypercorn, side by side.
 
-Run: python benchmarks/http_hello.py [--duration 10] [--rounds 1] [--connections 64 256]
+Run: python benchmarks/http_hello.py [--duration 10] [--rounds 1] [--connections 64 256] [--connection-close]
 Two groups are compared: pounce's fast path (httptools + uvloop, the `fast` extra) against
 uvicorn[standard] (`--http httptools --loop uvloop`) and granian (Rust, its ASGI interface on
 uvloop), and pounce on h11 + asyncio against uvicorn (`--http h11 --loop asyncio`) and
@@ -12,7 +12,10 @@ other. For every connection count the table gives requests/s, p99 latency and th
 the pounce row of its pair against each server (ratios are what to read on a noisy machine),
 and a chirp hello route on pounce's fast path against the raw ASGI app. With `--rounds N`
 the servers take turns N times and the medians are reported. The server's CPU time per
-request is given too: the steadiest figure on a machine that other jobs share.
+request is given too: the steadiest figure on a machine that other jobs share. With
+`--connection-close` every request asks for `Connection: close`, so each one is served on a
+connection of its own (as behind a proxy that does not keep upstream connections alive); that
+pass runs with the access log off only.
 """
 
 from __future__ import annotations
@@ -98,7 +101,9 @@ def cases() -> list[Case]:
     ]
 
 
-def measure(case: Case, duration: int, connections: int, access: bool) -> tuple[float, float, float]:
+def measure(
+    case: Case, duration: int, connections: int, access: bool, close: bool = False
+) -> tuple[float, float, float]:
     """Requests/s, p99 (ms) and the server's CPU microseconds per request, for one server
     started fresh and warmed up. The CPU cost is the steadier number on a shared machine:
     requests/s drops when another job takes the server's CPU, the CPU per request hardly does."""
@@ -111,9 +116,9 @@ def measure(case: Case, duration: int, connections: int, access: bool) -> tuple[
     )
     try:
         wait_for(port)
-        wrk_run(port, 2, connections)  # warm-up
+        wrk_run(port, 2, connections, close=close)  # warm-up
         before = cpu_seconds(proc.pid)  # taskset runs the server in its own process
-        run = wrk_run(port, duration, connections)
+        run = wrk_run(port, duration, connections, close=close)
         return run.rps, run.p99_ms, (cpu_seconds(proc.pid) - before) / run.requests * 1e6
     finally:
         proc.terminate()
@@ -133,20 +138,21 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per server (default 10)")
     parser.add_argument("--rounds", type=int, default=1, help="times each server is measured (default 1)")
     parser.add_argument("--connections", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--connection-close", action="store_true", help="a new connection every request")
     args = parser.parse_args()
     table = cases()
+    close = args.connection_close
     print(f"server CPU {SERVER_CPU}, wrk CPU {CLIENT_CPU}, {args.duration}s per run, {args.rounds} round(s)")
-    for access in (False, True):
+    for access in (False,) if close else (False, True):
         for connections in args.connections:
             runs: dict[str, list[Result]] = {case.name: [] for case in table}
             for _ in range(args.rounds):  # servers take turns, so slow drift hits all of them
                 for case in table:
-                    runs[case.name].append(measure(case, args.duration, connections, access))
+                    runs[case.name].append(measure(case, args.duration, connections, access, close))
 
             ratio = functools.partial(median_ratio, runs)
-            print(
-                f"\n{connections} connections, access log {'on' if access else 'off'} (medians over rounds)"
-            )
+            kind = "connections, Connection: close" if close else "connections"
+            print(f"\n{connections} {kind}, access log {'on' if access else 'off'} (medians over rounds)")
             print(f"{'server':<14} {'req/s':>10} {'p99 ms':>8} {'CPU us/req':>11} {'pair/this':>10}")
             for case in table:
                 rps, p99, cpu = (statistics.median(r[i] for r in runs[case.name]) for i in range(3))

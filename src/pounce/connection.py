@@ -80,6 +80,7 @@ class HTTP11Connection:
         settings = _settings_of(config)
         self.proxy = settings.proxy
         self.limits = settings.limits
+        self.server_header = settings.server_header
         self.root_path = config.root_path
         self.proto = settings.protocol(settings.limits, server_header=settings.server_header)
         self.requests = 0

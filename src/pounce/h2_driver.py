@@ -43,10 +43,9 @@ class _Stream:
 
 class HTTP2Driver:
     def __init__(self, conn: HTTP11Connection) -> None:
-        cfg = conn.config
         self.conn = conn
         self.proto = http2.HTTP2Protocol(
-            conn.limits, cfg.server_header.encode("latin-1"), cfg.h2_max_concurrent_streams
+            conn.limits, conn.server_header, conn.config.h2_max_concurrent_streams
         )
         self.streams: dict[int, _Stream] = {}
         self.write_lock = anyio.Lock()

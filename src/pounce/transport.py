@@ -72,11 +72,11 @@ class ProtocolStream(ByteStream):
         transport: asyncio.Transport,
         protocol: _Protocol,
         sock: socket.socket,
-        loop: asyncio.AbstractEventLoop | None = None,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         # The loop, kept: on Python 3.11 `asyncio.get_running_loop()` makes a getpid() system
         # call each time, once a request on the read path.
-        self._loop = loop or asyncio.get_running_loop()
+        self._loop = loop
         self._transport = transport
         self._protocol = protocol
         self._sock = sock

@@ -20,7 +20,15 @@ from pounce.config import ServerConfig
 from pounce.implementations import resolve
 from pounce.logs import AccessLog
 from pounce.protocols import http11
-from pounce.protocols.http11 import HTTP11Protocol
+from pounce.protocols.http11 import (
+    NEED_DATA,
+    PAUSED,
+    PEER_CLOSED,
+    HandOver,
+    HTTP11Protocol,
+    Rejected,
+    RequestHead,
+)
 from pounce.proxy import proxy_trust
 from pounce.transport import ProtocolStream
 
@@ -128,21 +136,59 @@ class HTTP11Connection:
                 await self._http2(first)
                 return
             self.proto.feed(first)
-        while not self.server_state.draining or self.proto.has_buffered_data:
-            head = await self._read_head()
-            if head is None:
-                return
+        # One loop a request: its head read, its app run and its end seen to here, not in
+        # coroutines of their own (no coroutine made a request on the busiest path).
+        proto = self.proto
+        server_state = self.server_state
+        config = self.config
+        access = self.access
+        while not server_state.draining or proto.has_buffered_data:
+            # The head: the keep-alive idle wait, then the header (slowloris) deadline.
+            event = proto.next_event()
+            while event.__class__ is not RequestHead:
+                if event is not NEED_DATA:  # (tested first: every request waits for its head)
+                    if isinstance(event, Rejected):
+                        await self._reject(event)
+                    if isinstance(event, HandOver):  # a request the fast parser leaves to h11
+                        proto = self.proto = event.protocol
+                        event = proto.next_event()
+                        continue
+                    if event is PEER_CLOSED or event is PAUSED:
+                        return
+                # Between requests the idle timeout runs; once bytes of a head have arrived
+                # (or for a new connection) the header timeout does.
+                if self.phase != "head":
+                    if proto.has_buffered_data:
+                        self.enter("head", config.header_timeout)
+                    else:
+                        self.enter("idle", config.keep_alive_timeout)
+                        if server_state.draining:
+                            self.close_if_idle(DRAIN_IDLE_GRACE)
+                stream = self.fast_stream  # (its read() spares a call level on the busiest wait)
+                data = await (stream.read(_READ_SIZE) if stream is not None else self._receive_bytes())
+                proto.feed(data)  # an incomplete head switches to the header deadline above
+                if not data:
+                    return
+                event = proto.next_event()
+            self.leave("app")
+            head: RequestHead = event
             self.requests += 1
-            # One request, run here rather than in a coroutine of its own (one frame fewer
-            # per request on the busiest path).
             if head.websocket_upgrade and _wsproto_available():
                 await self._websocket(head)
                 return
             cycle = _Cycle(self, head)
             self.response_started = False
-            access = self.access
             start = time.perf_counter_ns() if access is not None else 0
-            await cycle.run()
+            scope = self.scope_for(head.method, head.target, head.headers, head.http_version.decode("ascii"))
+            try:
+                await self.app(scope, cycle.receive, cycle.send)
+            except BaseException as exc:
+                if isinstance(exc, anyio.get_cancelled_exc_class()):
+                    raise
+                await cycle.failed(exc)
+            else:
+                if not cycle.response_complete and not cycle.disconnected:
+                    await cycle.unfinished()
             if access is not None:
                 access.request(
                     self.peer,
@@ -154,11 +200,11 @@ class HTTP11Connection:
                 )
             if not cycle.response_complete or cycle.disconnected or cycle.must_close:
                 return
-            if not self.proto.request_complete and not await cycle.drain_body():
+            if not proto.request_complete and not await cycle.drain_body():
                 return
-            if not self.proto.keep_alive or self.server_state.draining:
+            if not proto.keep_alive or server_state.draining:
                 return
-            self.proto.start_next_cycle()
+            proto.start_next_cycle()
 
     def expire(self, now: float) -> None:
         """Called by the watchdog: the current phase ran past its deadline."""
@@ -234,37 +280,6 @@ class HTTP11Connection:
         logger.debug("rejecting request from %s: %s %s", self.client, rejected.status, rejected.reason)
         await self._write(self.proto.error_response(rejected.status, rejected.reason))
         raise _Closed()
-
-    # -- reading ---------------------------------------------------------------------------
-    async def _read_head(self) -> http11.RequestHead | None:
-        """Wait for the next request head: keep-alive idle wait, then the slowloris deadline."""
-        while True:
-            event = self.proto.next_event()
-            if isinstance(event, http11.RequestHead):
-                self.leave("app")
-                return event
-            if event is not http11.NEED_DATA:  # (tested first: it is the other event of every request)
-                if isinstance(event, http11.Rejected):
-                    await self._reject(event)
-                if isinstance(event, http11.HandOver):  # a request the fast parser leaves to h11
-                    self.proto = event.protocol
-                    continue
-                if event is http11.PEER_CLOSED or event is http11.PAUSED:
-                    return None
-            # NEED_DATA: between requests the idle timeout runs; once bytes of a head
-            # have arrived (or for a new connection) the header timeout does.
-            if self.phase != "head":
-                if self.proto.has_buffered_data:
-                    self.enter("head", self.config.header_timeout)
-                else:
-                    self.enter("idle", self.config.keep_alive_timeout)
-                    if self.server_state.draining:
-                        self.close_if_idle(DRAIN_IDLE_GRACE)
-            stream = self.fast_stream  # (its read() spares a call level on the busiest wait)
-            data = await (stream.read(_READ_SIZE) if stream is not None else self._receive_bytes())
-            self.proto.feed(data)  # an incomplete head switches to the header deadline above
-            if not data:
-                return None
 
     async def _websocket(self, head: http11.RequestHead) -> None:
         """Hand the connection over to a websocket session (HTTP/1.1 upgrade)."""
@@ -376,26 +391,19 @@ class _Cycle:
         self.head_written = False  # a status line went out: too late for an error response
         self._response_done: anyio.Event | None = None  # made when a receive() must wait for it
 
-    async def run(self) -> None:
-        conn = self.conn
-        head = self.head
-        scope = conn.scope_for(head.method, head.target, head.headers, head.http_version.decode("ascii"))
-        try:
-            await conn.app(scope, self.receive, self.send)
-        except _Closed:
+    async def failed(self, exc: BaseException) -> None:
+        """The app raised `exc` (not a cancellation): a 500 unless the client is gone."""
+        if isinstance(exc, _Closed):
             self.disconnected = True
-        except BaseException as exc:
-            if isinstance(exc, anyio.get_cancelled_exc_class()):
-                raise
-            if isinstance(exc, ClientDisconnected):
-                return
+        elif not isinstance(exc, ClientDisconnected):
             logger.error("exception in ASGI application", exc_info=exc)
             await self._fail_app()
-            return
-        if not self.response_complete and not self.disconnected:
-            if self.response_headers is None and not self.head_written:
-                logger.error("ASGI application returned without sending a response")
-            await self._fail_app()
+
+    async def unfinished(self) -> None:
+        """The app returned without completing its response."""
+        if self.response_headers is None and not self.head_written:
+            logger.error("ASGI application returned without sending a response")
+        await self._fail_app()
 
     async def _fail_app(self) -> None:
         """The app failed: a 500 if nothing was sent yet, otherwise cut the connection."""

@@ -33,11 +33,14 @@ class _Protocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's does not subclass it
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > _HIGH_WATER and not self.paused_reading and self.transport is not None:
+        buffer = self.buffer
+        buffer += data
+        if len(buffer) > _HIGH_WATER and not self.paused_reading and self.transport is not None:
             self.paused_reading = True
             self.transport.pause_reading()
-        self._wake_reader()
+        reader = self.reader  # (`_wake_reader`, inlined: this runs for every request)
+        if reader is not None and not reader.done():
+            reader.set_result(None)
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -101,24 +104,24 @@ class ProtocolStream(ByteStream):
         """`receive()` without its exceptions: b"" once the stream has ended or is closed (what
         the connection driver waits for between requests, one call deep)."""
         protocol = self._protocol
-        if not protocol.buffer:
+        buffer = protocol.buffer  # (the protocol adds to it in place: the same bytearray always)
+        if not buffer:
             if self._closed or protocol.eof:
                 return b""
-            protocol.reader = self._loop.create_future()
+            reader = protocol.reader = self._loop.create_future()
             try:
-                await protocol.reader
+                await reader
             finally:
                 protocol.reader = None
-            if not protocol.buffer:
+            if not buffer:
                 return b""
-        buffer = protocol.buffer
         if len(buffer) <= max_bytes:  # the usual case: take it all without slicing twice
             data = bytes(buffer)
             buffer.clear()
         else:
             data = bytes(buffer[:max_bytes])
             del buffer[:max_bytes]
-        if protocol.paused_reading and len(protocol.buffer) < _HIGH_WATER // 2:
+        if protocol.paused_reading and len(buffer) < _HIGH_WATER // 2:
             protocol.paused_reading = False
             self._transport.resume_reading()
         return data

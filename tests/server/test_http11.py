@@ -476,6 +476,17 @@ def test_other_target_forms_are_refused(strict: RunningServer, request_line: byt
     assert refused(strict.port, request_line + b"\r\nHost: example.com:443\r\n\r\n") == status
 
 
+@pytest.mark.parametrize(
+    "request_line",
+    [b"GET  / HTTP/1.1", b"GET /  HTTP/1.1", b"GET\t/ HTTP/1.1", b"GET / HTTP/1.1 ", b" GET / HTTP/1.1",
+     b"GET / http/1.1", b"GET /a b HTTP/1.1", b"GET / HTTP/1.1\t"],
+    ids=["two-spaces", "two-spaces-after-target", "tab", "trailing-space", "leading-space", "lower-case",
+         "space-in-target", "trailing-tab"],
+)  # fmt: skip
+def test_a_request_line_not_split_by_single_spaces_is_400(strict: RunningServer, request_line: bytes) -> None:
+    assert refused(strict.port, request_line + b"\r\nHost: t\r\n\r\n") == 400
+
+
 def test_options_asterisk_reaches_the_app(strict: RunningServer) -> None:
     app = seen(strict.port, b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     assert (app["method"], app["path"], app["raw_path"], app["query_string"]) == ("OPTIONS", "*", "*", "")

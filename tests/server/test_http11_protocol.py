@@ -262,3 +262,20 @@ def test_a_whole_response_is_written_as_the_general_path_writes_it(
     for _ in range(repeat):
         expected = undated(answer(protocol(Limits()), general=True))
         assert undated(answer(protocol(Limits()), general=False)) == expected
+
+
+def test_the_date_line_follows_the_clock_also_when_it_is_set_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The date is formatted once a second; a clock set back (by NTP, say) is not ignored
+    until it catches up with the second last formatted. (The clock is faked: a test cannot
+    set the machine's back.)"""
+    from email.utils import formatdate
+
+    from pounce.protocols import headers
+
+    start = 1_800_000_000.25
+    now = start
+    monkeypatch.setattr(headers, "time", lambda: now)
+    for now in (start, start + 0.5, start + 1, start - 3600, start - 3599.5):  # (the fake reads `now`)
+        expected = formatdate(int(now), usegmt=True).encode()
+        assert headers.date_line() == b"date: %s\r\n" % expected
+        assert headers.date_header() == expected

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-import time
 from email.utils import formatdate
+from time import time
 
-_cache: tuple[int, bytes, bytes] = (0, b"", b"")
-
-
-def _dated() -> tuple[int, bytes, bytes]:
-    """The second, its IMF-fixdate and its HTTP/1.1 `date` line, recomputed at most once per second."""
-    global _cache
-    now = int(time.time())
-    if _cache[0] != now:
-        value = formatdate(now, usegmt=True).encode()
-        _cache = (now, value, b"date: %s\r\n" % value)
-    return _cache
+# The current second's IMF-fixdate and `date` line, and the span of time they hold for: two
+# comparisons a response, the formatting once a second (or when the clock is set back).
+_fresh_from = 0.0
+_stale_at = 0.0
+_date_line = b""
 
 
-def date_header() -> bytes:
-    """The IMF-fixdate for now."""
-    return _dated()[1]
+def _refresh(now: float) -> None:
+    global _fresh_from, _stale_at, _date_line
+    second = int(now)
+    _date_line = b"date: %s\r\n" % formatdate(second, usegmt=True).encode()
+    _fresh_from, _stale_at = second, second + 1  # last: a reader in another thread sees them fresh
 
 
 def date_line() -> bytes:
     """The `date` header line for now, as an HTTP/1.1 head carries it."""
-    return _dated()[2]
+    now = time()
+    if now >= _stale_at or now < _fresh_from:
+        _refresh(now)
+    return _date_line
+
+
+def date_header() -> bytes:
+    """The IMF-fixdate for now."""
+    return date_line()[6:-2]
 
 
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

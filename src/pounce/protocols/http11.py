@@ -485,7 +485,7 @@ class HTTP11Protocol:
         """The common whole response, from remembered field lines: valid fields, none of them
         about framing but at most one Content-Length that matches the body. The same bytes as
         `_whole_response`; None for anything else, which takes the general path."""
-        parts = [_status_line(status)]
+        parts = [_STATUS_LINES.get(status) or _status_line(status)]
         length = b"%d" % len(body)
         length_given = False
         for field in headers:

@@ -33,12 +33,12 @@ from pounce.protocols.http11 import (
     RequestHead,
 )
 
-# A head on this path: lines that start with a visible character (so none is folded, and no
-# empty line comes first), hold nothing but HTAB, space and visible ASCII, and end in CRLF, then
-# the empty line. A bare CR or LF, a NUL, another control character or obs-text is for h11 to judge.
-_PLAIN_HEAD = re.compile(rb"(?:[!-~][\t -~]*\r\n)+\r\n")
-_VISIBLE = bytes(range(0x21, 0x7F))
-_VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
+# A head on this path: a request line of a visible method, an origin-form target of visible
+# characters and HTTP/1.0 or 1.1, single spaces between them; then field lines that start with a
+# visible character (so none is folded), hold nothing but HTAB, space and visible ASCII, and end in
+# CRLF; then the empty line. A bare CR or LF, a NUL, another control character, obs-text or any
+# other request line is for h11 to judge. One match gives the method, target and version.
+_PLAIN_HEAD = re.compile(rb"([!-~]+) (/[!-~]*) HTTP/(1\.[01])\r\n(?:[!-~][\t -~]*\r\n)*\r\n")
 _HANDED_OVER = frozenset((b"transfer-encoding", b"expect", b"upgrade"))
 
 
@@ -107,16 +107,10 @@ class FastHTTP11Protocol(HTTP11Protocol):
         self._scanned = 0
         size = end + 4
         head = bytes(buffer[:size])
-        if size > limits.max_header_size or _PLAIN_HEAD.fullmatch(head) is None:
+        plain = _PLAIN_HEAD.fullmatch(head)
+        if plain is None or size > limits.max_header_size:
             return self._hand_over()
-        line_end = head.find(b"\r\n")
-        parts = head[:line_end].split(b" ")
-        if len(parts) != 3:
-            return self._hand_over()
-        method, target, version = parts
-        http_version = _VERSIONS.get(version)
-        if http_version is None or target[:1] != b"/" or target.translate(None, _VISIBLE):
-            return self._hand_over()
+        method, target, http_version = plain.groups()
         fields: Headers = []
         self._fields.fields = fields
         parser = self._llhttp or httptools.HttpRequestParser(self._fields)

@@ -140,11 +140,18 @@ def test_pipelined_requests_cut_anywhere_get_well_formed_responses(
 
 @PROTOCOLS
 def test_a_mismatched_length_is_left_to_h11_which_refuses_it(protocol: type[HTTP11Protocol]) -> None:
+    """Also when the same fields were just answered with a body of that length (their block of
+    lines is remembered, its Content-Length checked again)."""
+    fields = [(b"content-type", b"text/plain"), (b"content-length", b"9")]
     proto = protocol(Limits())
-    proto.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    proto.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert isinstance(proto.next_event(), http11.RequestHead)
+    answered = proto.response(200, fields, b"nine byte")
+    assert b"\r\ncontent-length: 9\r\n" in answered and answered.endswith(b"\r\n\r\nnine byte")
+    proto.start_next_cycle()
     assert isinstance(proto.next_event(), http11.RequestHead)
     try:
-        proto.response(200, [(b"content-length", b"99")], b"short")
+        proto.response(200, list(fields), b"short")
     except h11.LocalProtocolError as exc:
         assert "Content-Length" in str(exc)
     else:

@@ -255,6 +255,11 @@ _STATUS_LINES: dict[int, bytes] = {}
 # emptied when it fills (an app whose values change with every response).
 _FIELD_LINES: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
 _FIELD_LINES_LIMIT = 2048
+# The fields of plain responses as the app gave them, and their lines joined with the
+# Content-Length among them (None: not given): an app sends the same fields with most of its
+# responses, so their block is checked and joined once. Emptied when it fills.
+_BLOCKS: dict[tuple[tuple[bytes, bytes], ...], tuple[bytes, bytes | None]] = {}
+_BLOCKS_LIMIT = 256
 # Final statuses whose response carries the body as given (a set: one test a response).
 _PLAIN_STATUSES = frozenset(range(200, 1000)) - {204, 304}
 # Fields that say something about framing or that the server adds itself.
@@ -283,6 +288,30 @@ def _field_line(field: tuple[bytes, bytes]) -> tuple[bytes, bytes] | None:
             _FIELD_LINES.clear()
         _FIELD_LINES[field] = entry
     return entry
+
+
+def _plain_block(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[bytes, bytes | None] | None:
+    """The lines of `fields` joined and the Content-Length among them, remembered, when every
+    field is valid and none is about framing but at most one Content-Length; otherwise None.
+
+    Raises TypeError for a field that is not a pair of bytes (a list cannot be remembered)."""
+    lines = []
+    length: bytes | None = None
+    for field in fields:
+        entry = _FIELD_LINES.get(field) or _field_line(field)  # (a call only the first time)
+        if entry is None:
+            return None
+        name, line = entry
+        if name in _NOT_PLAIN:
+            if name != b"content-length" or length is not None:
+                return None
+            length = field[1]
+        lines.append(line)
+    block = (b"".join(lines), length)
+    if len(_BLOCKS) >= _BLOCKS_LIMIT:
+        _BLOCKS.clear()
+    _BLOCKS[fields] = block
+    return block
 
 
 class HTTP11Protocol:
@@ -482,32 +511,27 @@ class HTTP11Protocol:
         return data + (self._output().send(h11.EndOfMessage()) or b"")
 
     def _plain_response(self, status: int, headers: Headers, body: bytes, keep_alive: bool) -> bytes | None:
-        """The common whole response, from remembered field lines: valid fields, none of them
-        about framing but at most one Content-Length that matches the body. The same bytes as
-        `_whole_response`; None for anything else, which takes the general path."""
-        parts = [_STATUS_LINES.get(status) or _status_line(status)]
+        """The common whole response, from a remembered block of field lines: valid fields, none
+        of them about framing but at most one Content-Length that matches the body. The same
+        bytes as `_whole_response`; None for anything else, which takes the general path."""
+        fields = tuple(headers)
+        block = _BLOCKS.get(fields) or _plain_block(fields)  # (a call only the first time)
+        if block is None:
+            return None
+        lines, given = block
         length = b"%d" % len(body)
-        length_given = False
-        for field in headers:
-            entry = _FIELD_LINES.get(field) or _field_line(field)  # (a call only the first time)
-            if entry is None:
-                return None
-            name, line = entry
-            if name in _NOT_PLAIN:
-                if name != b"content-length" or length_given or field[1] != length:
-                    return None
-                length_given = True
-            parts.append(line)
-        if self._server_line:
-            parts.append(self._server_line)
-        parts.append(date_line())
-        if not keep_alive:
-            parts.append(b"connection: close\r\n")
-        if not length_given:
-            parts.append(b"content-length: %s\r\n" % length)
-        parts += (b"\r\n", body)
+        if given is not None and given != length:
+            return None
         self._written_whole = keep_alive
-        return b"".join(parts)
+        return b"%s%s%s%s%s%s\r\n%s" % (
+            _STATUS_LINES.get(status) or _status_line(status),
+            lines,
+            self._server_line,
+            date_line(),
+            b"" if keep_alive else b"connection: close\r\n",
+            b"" if given is not None else b"content-length: %s\r\n" % length,
+            body,
+        )
 
     def _whole_response(
         self, status: int, out: Headers, framing: _Framing, body: bytes, keep_alive: bool

@@ -1,6 +1,6 @@
 """Python bytecodes a request executes, by function: pounce's fast path against uvicorn[standard].
 
-Run: python benchmarks/bytecodes.py [--suite http1|chirp] [--requests 2000] [--top 25]
+Run: python benchmarks/bytecodes.py [--suite http1|chirp] [--requests 2000] [--access-log] [--top 25]
 
 Two servers can execute the same number of machine instructions a request and still differ in
 CPU time: the interpreter dispatches every bytecode with an indirect jump that the CPU often
@@ -84,11 +84,12 @@ def main() -> None:
     parser.add_argument("--suite", choices=("http1", "chirp"), default="http1")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=64, help="HTTP/1.1 keep-alive connections")
+    parser.add_argument("--access-log", action="store_true", help="every server with its access log on")
     parser.add_argument("--top", type=int, default=25, help="functions listed for each server")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp()) / "bytecodes.json"
     totals = {}
-    for name, command in suites(args.suite, False).items():
+    for name, command in suites(args.suite, args.access_log).items():
         base = bytecodes(command, 0, args.connections, out)
         served = bytecodes(command, args.requests, args.connections, out)
         per_request = {key: (served[key] - base[key]) / args.requests for key in served}

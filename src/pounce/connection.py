@@ -170,7 +170,7 @@ class HTTP11Connection:
                 if not data:
                     return
                 event = proto.next_event()
-            self.leave("app")
+            self.phase, self.deadline = "app", _NEVER  # (`leave("app")`, without the call)
             head: RequestHead = event
             self.requests += 1
             if head.websocket_upgrade and _wsproto_available():
@@ -520,7 +520,6 @@ class _Cycle:
         if self.disconnected:
             raise ClientDisconnected("client disconnected")
         kind = message["type"]
-        proto = self.conn.proto
         if kind == "http.response.start":
             if self.response_headers is not None or self.response_complete:
                 raise RuntimeError("http.response.start sent twice")
@@ -534,38 +533,33 @@ class _Cycle:
                 raise RuntimeError("http.response.body sent after the response completed")
             body = bytes(message.get("body", b""))
             more = bool(message.get("more_body", False))
-            data = b""
-            whole = False
-            if not proto.response_started:
+            conn = self.conn
+            proto = conn.proto
+            if proto.response_started:
+                data = self._framed(body, more)
+            else:
                 head = self.head  # an unread body too big to discard closes the connection
-                close = self.conn.server_state.draining or (
+                close = conn.server_state.draining or (
                     not self.body_done and (head.chunked or (head.content_length or 0) > _DRAIN_LIMIT)
                 )
                 if close:
                     self.must_close = True
-                self.conn.response_started = True
+                conn.response_started = True
                 try:
-                    if more:
-                        data = proto.response_head(self.status, self.response_headers, close=close)
-                    else:  # the common case: the whole response in one message
+                    if not more:  # the common case: the whole response in one message
                         data = proto.response(self.status, self.response_headers, body, close=close)
-                        whole = True
+                    else:
+                        data = proto.response_head(self.status, self.response_headers, close=close)
                 except h11.LocalProtocolError as exc:
                     self.must_close = True
                     raise ValueError(f"invalid response: {exc}") from None
-            if not whole:
-                try:
-                    data += proto.response_body(body)
-                    if not more:
-                        data += proto.response_end()
-                except h11.LocalProtocolError as exc:
-                    self.must_close = True
-                    raise ValueError(f"invalid response body: {exc}") from None
+                if more:
+                    data += self._framed(body, more)
             self.head_written = True
-            stream = self.conn.fast_stream
+            stream = conn.fast_stream
             try:
                 if stream is None or not stream.write_now(data):  # the usual write needs no await
-                    await self.conn._write(data)
+                    await conn._write(data)
             except _Closed:
                 self.disconnected = True
                 self._set_response_done()
@@ -580,6 +574,16 @@ class _Cycle:
                 await anyio.lowlevel.checkpoint()
             return
         raise RuntimeError(f"unexpected ASGI message type {kind!r}")
+
+    def _framed(self, body: bytes, more: bool) -> bytes:
+        """A chunk of a streamed body (and the body's end after the last), framed by h11."""
+        proto = self.conn.proto
+        try:
+            data = proto.response_body(body)
+            return data if more else data + proto.response_end()
+        except h11.LocalProtocolError as exc:
+            self.must_close = True
+            raise ValueError(f"invalid response body: {exc}") from None
 
     async def drain_body(self) -> bool:
         """Discard the unread rest of the request body so the connection can be reused."""

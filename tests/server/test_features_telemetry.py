@@ -168,6 +168,17 @@ def test_access_lines_from_the_parsers_bytes_read_as_from_text(
     assert written["bytes", "json"]["path"] == target
 
 
+@pytest.mark.parametrize("status", [200, 999, 0, -1, 1000, 12345])
+def test_an_access_line_gives_any_status_the_app_left_as_it_is(tmp_path: Path, status: int) -> None:
+    """A status outside 100-999 (an app that sent one, then lost its client) is written as it
+    is, not looked up in the table of the common ones."""
+    with open(tmp_path / "log", "wb") as out:
+        log = AccessLog("text", fd=out.fileno())
+        log.request("::1", b"GET", b"/", b"1.1", status, 2_000_000)
+        log.flush()
+    assert (tmp_path / "log").read_text().endswith(f' ::1 - "GET / HTTP/1.1" {status} 2.0ms\n')
+
+
 @settings(max_examples=2000, deadline=None)
 @given(duration=st.integers(0, 10**15) | st.integers(0, 10**6).map(lambda us: us * 1000 + 500))
 def test_an_access_line_gives_the_duration_as_the_rounded_float_prints(duration: int) -> None:

@@ -179,6 +179,41 @@ def test_an_access_line_gives_any_status_the_app_left_as_it_is(tmp_path: Path, s
     assert (tmp_path / "log").read_text().endswith(f' ::1 - "GET / HTTP/1.1" {status} 2.0ms\n')
 
 
+def test_a_batch_of_access_lines_is_each_line_as_written_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines are built a batch at a time, the common ones from bytes in one join: a batch that
+    mixes them with lines that take the slow path (a Latin-1 target, a request of a second or
+    more, an odd status, fields given as text) holds exactly the lines each would give alone.
+    (The wall clock is fixed so that both runs give the same timestamps.)"""
+    from pounce import logs
+
+    monkeypatch.setattr(logs.time, "time_ns", lambda: 1_800_000_000_123_456_789)
+    requests = [
+        ("127.0.0.1", b"GET", b"/a", b"1.1", 200, 1_000),
+        ("127.0.0.1", b"POST", b"/b", b"1.0", 201, 1_500_000_000),
+        ("::1", b"GET", b"/c", b"1.1", 1000, 3_000),
+        ("127.0.0.1", b"HEAD", b"/e", b"1.1", 304, 999_999),
+        ("10.0.0.2", b"GET", "/caf\xe9".encode("latin-1"), b"1.1", 200, 2_000),
+        ("::1", "GET", "/d", "2", 404, 4_000),
+    ]
+
+    def written(batches: list[list[tuple[Any, ...]]]) -> bytes:
+        with open(tmp_path / "log", "wb") as out:
+            log = AccessLog("text", fd=out.fileno())
+            for batch in batches:
+                for request in batch:
+                    log.request(*request)
+                log.flush()
+        return (tmp_path / "log").read_bytes()
+
+    for size in range(1, len(requests) + 1):  # every batch that starts with the first line
+        assert written([requests[:size]]) == written([[request] for request in requests[:size]])
+    lines = written([requests]).decode().splitlines()
+    assert lines[1].endswith(' 127.0.0.1 - "POST /b HTTP/1.0" 201 1500.0ms')
+    assert lines[4].endswith(' 10.0.0.2 - "GET /caf\xe9 HTTP/1.1" 200 0.002ms')
+
+
 @settings(max_examples=2000, deadline=None)
 @given(duration=st.integers(0, 10**15) | st.integers(0, 10**6).map(lambda us: us * 1000 + 500))
 def test_an_access_line_gives_the_duration_as_the_rounded_float_prints(duration: int) -> None:

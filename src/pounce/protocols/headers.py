@@ -9,13 +9,15 @@ from time import time
 # comparisons a response, the formatting once a second (or when the clock is set back).
 _fresh_from = 0.0
 _stale_at = 0.0
+_date = b""
 _date_line = b""
 
 
 def _refresh(now: float) -> None:
-    global _fresh_from, _stale_at, _date_line
+    global _fresh_from, _stale_at, _date, _date_line
     second = int(now)
-    _date_line = b"date: %s\r\n" % formatdate(second, usegmt=True).encode()
+    _date = formatdate(second, usegmt=True).encode()
+    _date_line = b"date: %s\r\n" % _date
     _fresh_from, _stale_at = second, second + 1  # last: a reader in another thread sees them fresh
 
 
@@ -29,7 +31,10 @@ def date_line() -> bytes:
 
 def date_header() -> bytes:
     """The IMF-fixdate for now."""
-    return date_line()[6:-2]
+    now = time()
+    if now >= _stale_at or now < _fresh_from:
+        _refresh(now)
+    return _date
 
 
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -549,7 +549,7 @@ class HTTP11Protocol:
         elif framing.content_length != length or framing.repeated_length:
             return None  # h11 settles (or rejects, with its own message) anything unusual
         self._written_whole = keep_alive
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+        parts = [_status_line(status)]
         for name, value in out:
             parts += (name, b": ", value, b"\r\n")
         parts += (b"\r\n", body)

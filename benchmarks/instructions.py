@@ -1,6 +1,7 @@
 """Instructions per request under callgrind: pounce's fast path against uvicorn[standard].
 
 Run: python benchmarks/instructions.py [--suite http1|chirp|h2] [--requests 3000] [--access-log] [--branches]
+                                       [--connection-close]
 
 A count of the instructions a server executes for a request does not move when other jobs
 share the machine, unlike requests/s or even CPU time, so it is the figure to compare two
@@ -22,6 +23,9 @@ Suites: `http1` (the default) pounce's fast path against uvicorn[standard]; `chi
 as a chirp route against the raw ASGI app, both on pounce's fast path; `h2` cleartext HTTP/2
 (h2load, 16 connections, 10 streams each) on pounce against hypercorn, both on uvloop (hypercorn
 serves from a child process, which callgrind follows).
+
+`--connection-close` sends every HTTP/1.1 request on a new connection, with `Connection: close`,
+so the count is that of a connection's whole life: accepted, served once, closed.
 """
 
 from __future__ import annotations
@@ -40,23 +44,29 @@ from typing import NamedTuple
 from harness import HERE, free_port, peer_python, require_tool, wait_for
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+REQUEST_CLOSE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
-async def load(port: int, total: int, connections: int) -> None:
-    """`total` hello requests over `connections` keep-alive connections, one at a time on each."""
+async def load(port: int, total: int, connections: int, close: bool = False) -> None:
+    """`total` hello requests over `connections` keep-alive connections, one at a time on each;
+    with `close`, each on a connection of its own that the server closes after answering."""
     left = total
 
     async def client() -> None:
         nonlocal left
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while left > 0:
-            left -= 1
-            writer.write(REQUEST)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = re.search(rb"(?i)\r\ncontent-length: (\d+)", head)
-            assert length, head
-            await reader.readexactly(int(length.group(1)))
-        writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            while left > 0:
+                left -= 1
+                writer.write(REQUEST_CLOSE if close else REQUEST)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)\r\ncontent-length: (\d+)", head)
+                assert length, head
+                await reader.readexactly(int(length.group(1)))
+                if close:
+                    assert await reader.read() == b"", "the server kept the connection open"
+                    break
+            writer.close()
 
     await asyncio.gather(*(client() for _ in range(connections)))
 
@@ -71,7 +81,12 @@ def h2load(port: int, total: int) -> None:
 
 
 def drive(
-    server: subprocess.Popen[bytes], port: int, requests: int, connections: int, h2: bool = False
+    server: subprocess.Popen[bytes],
+    port: int,
+    requests: int,
+    connections: int,
+    h2: bool = False,
+    close: bool = False,
 ) -> None:
     """Once `server` listens on `port`: a warm-up, then `requests`; then SIGINT, and wait for it to
     finish (a slow one under valgrind or a tracer too)."""
@@ -82,9 +97,9 @@ def drive(
             if requests:
                 h2load(port, requests)
         else:
-            asyncio.run(load(port, 200, connections))
+            asyncio.run(load(port, 200, connections, close))
             if requests:
-                asyncio.run(load(port, requests, connections))
+                asyncio.run(load(port, requests, connections, close))
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(180)
@@ -96,7 +111,13 @@ class Counts(NamedTuple):
 
 
 def counts(
-    command: list[str], requests: int, connections: int, log: Path, h2: bool = False, branches: bool = False
+    command: list[str],
+    requests: int,
+    connections: int,
+    log: Path,
+    h2: bool = False,
+    branches: bool = False,
+    close: bool = False,
 ) -> Counts:
     """What the server (and any child process of it) executed in all, serving a warm-up and
     then `requests`: instructions, and with `branches` the branches mispredicted."""
@@ -112,7 +133,7 @@ def counts(
         [valgrind, *tool, "--trace-children=yes", f"--log-file={log}.%p", *argv],
         cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    drive(server, port, requests, connections, h2)
+    drive(server, port, requests, connections, h2, close)
     total = Counts(0, 0)
     for part in log.parent.glob(f"{log.name}.*"):
         text = part.read_text()
@@ -169,19 +190,28 @@ def main() -> None:
     parser.add_argument(
         "--branches", action="store_true", help="also count mispredicted branches (cachegrind)"
     )
+    parser.add_argument(
+        "--connection-close", action="store_true", help="every HTTP/1.1 request on a new connection"
+    )
     args = parser.parse_args()
+    if args.connection_close and args.suite == "h2":
+        parser.error("--connection-close is for the HTTP/1.1 suites (http1, chirp), not h2")
     servers = suites(args.suite, args.access_log)
     h2 = args.suite == "h2"
     log = Path(tempfile.mkdtemp()) / "valgrind.log"
     load_text = "h2load -c 16 -m 10" if h2 else f"{args.connections} connections"
+    load_text += ", a new connection for each request" if args.connection_close else ""
     print(
         f"{args.suite}: {args.requests} requests, {load_text}, access log {'on' if args.access_log else 'off'}"
     )
     per_request: dict[str, Counts] = {}
     for name, command in servers.items():
-        counts(command, 0, args.connections, log, h2, args.branches)  # compiles and caches bytecode first
-        base = counts(command, 0, args.connections, log, h2, args.branches)
-        total = counts(command, args.requests, args.connections, log, h2, args.branches)
+        close = args.connection_close
+        counts(
+            command, 0, args.connections, log, h2, args.branches, close
+        )  # compiles and caches bytecode first
+        base = counts(command, 0, args.connections, log, h2, args.branches, close)
+        total = counts(command, args.requests, args.connections, log, h2, args.branches, close)
         cost = per_request[name] = Counts(
             round((total.instructions - base.instructions) / args.requests),
             round((total.mispredicts - base.mispredicts) / args.requests),

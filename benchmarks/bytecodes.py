@@ -1,6 +1,7 @@
 """Python bytecodes a request executes, by function: pounce's fast path against uvicorn[standard].
 
 Run: python benchmarks/bytecodes.py [--suite http1|chirp] [--requests 2000] [--access-log] [--top 25]
+                                    [--connection-close]
 
 Two servers can execute the same number of machine instructions a request and still differ in
 CPU time: the interpreter dispatches every bytecode with an indirect jump that the CPU often
@@ -10,6 +11,7 @@ counts the bytecodes themselves: each server runs under a trace function that co
 of every Python function (start-up excluded the same way as in `instructions.py`: a run without
 the requests is subtracted), then prints the total a request and the functions that cost most.
 The trace slows a server down about a hundredfold; only the counts are meaningful.
+`--connection-close` sends each request on a new connection, as in `instructions.py`.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
-def bytecodes(command: list[str], requests: int, connections: int, out: Path) -> Counter[str]:
+def bytecodes(command: list[str], requests: int, connections: int, out: Path, close: bool) -> Counter[str]:
     """Opcodes executed by each function of the server, serving a warm-up and then `requests`."""
     port = free_port()
     python, dash_m, *argv = (arg.replace("{port}", str(port)) for arg in command)
@@ -65,7 +67,7 @@ def bytecodes(command: list[str], requests: int, connections: int, out: Path) ->
         cwd=HERE, env={**os.environ, "BYTECODES_OUT": str(out)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    drive(server, port, requests, connections)
+    drive(server, port, requests, connections, close=close)
     return Counter(json.loads(out.read_text()))
 
 
@@ -86,12 +88,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="HTTP/1.1 keep-alive connections")
     parser.add_argument("--access-log", action="store_true", help="every server with its access log on")
     parser.add_argument("--top", type=int, default=25, help="functions listed for each server")
+    parser.add_argument("--connection-close", action="store_true", help="every request on a new connection")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp()) / "bytecodes.json"
     totals = {}
     for name, command in suites(args.suite, args.access_log).items():
-        base = bytecodes(command, 0, args.connections, out)
-        served = bytecodes(command, args.requests, args.connections, out)
+        base = bytecodes(command, 0, args.connections, out, args.connection_close)
+        served = bytecodes(command, args.requests, args.connections, out, args.connection_close)
         per_request = {key: (served[key] - base[key]) / args.requests for key in served}
         totals[name] = sum(per_request.values())
         print(f"{name}: {totals[name]:,.0f} bytecodes/request")

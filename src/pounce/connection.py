@@ -68,9 +68,11 @@ class HTTP11Connection:
         alpn_h2: bool = False,
         tls: dict[str, Any] | None = None,
         access: AccessLog | None = None,
+        scope: anyio.CancelScope,
     ) -> None:
         """`tls` is the ASGI `tls` extension of a TLS connection, shared by its requests;
-        `access` the server's access log (None: off)."""
+        `access` the server's access log (None: off); `scope` the cancel scope the connection's
+        task runs in, which ends the connection when a deadline passes."""
         self.stream = stream
         self.access = access
         self.peer = client[0] if client else "-"  # access lines show the raw peer, by design
@@ -94,7 +96,7 @@ class HTTP11Connection:
         self.requests = 0
         # Timeouts: the server's watchdog cancels `scope` once `deadline` has passed; each
         # phase sets its own deadline, so no per-operation cancel scope is needed.
-        self.scope = anyio.CancelScope()
+        self.scope = scope
         self.phase = "head"
         self.deadline = time.monotonic() + config.header_timeout
         self.expired_phase: str | None = None
@@ -102,16 +104,20 @@ class HTTP11Connection:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
+        """Serve the connection until it ends; a cancellation of `scope` goes on to the caller's
+        `with` block, after a 408 for a request that ran out of time."""
         try:
-            with self.scope:
+            try:
                 await self._serve()
-            timed_out = self.expired_phase == "body" or (
-                self.expired_phase == "head" and self.proto.has_buffered_data
-            )  # a connection that never sent a byte is just closed
-            if timed_out and not self.response_started:
-                reason = f"request {self.expired_phase} not received in time"
-                with anyio.move_on_after(1, shield=True):
-                    await self.stream.send(self.proto.error_response(408, reason))
+            except anyio.get_cancelled_exc_class():
+                timed_out = self.expired_phase == "body" or (
+                    self.expired_phase == "head" and self.proto.has_buffered_data
+                )  # a connection that never sent a byte is just closed
+                if timed_out and not self.response_started:
+                    reason = f"request {self.expired_phase} not received in time"
+                    with anyio.move_on_after(1, shield=True):
+                        await self.stream.send(self.proto.error_response(408, reason))
+                raise
         except (_Closed, anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
             pass
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import random
@@ -14,7 +15,6 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from pounce.asgi import ASGI_VERSION, ASGIApp, Lifespan, LifespanError, ServerState
@@ -64,6 +64,12 @@ class Server:
         self._all_closed: anyio.Event | None = None
         self.access = AccessLog(config.access_log_format) if config.access_log else None
         self._live = 0  # accepted sockets not yet closed: set up, shaking hands or serving
+        # Each accepted socket's task, and the cancel scope that a drain which runs out of time
+        # cancels it with (a task group would add a handle, a scope and an event a connection).
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scopes: set[anyio.CancelScope] = set()
+        self._tcp = True  # the listener is not a Unix socket
+        self._loop: asyncio.AbstractEventLoop | None = None  # kept: a getpid() call to look up on 3.11
         self.forced = False  # stopped without waiting for in-flight requests: not a clean exit
         self._lifespan_state: dict[str, Any] = {}
         self._tls: ServerTLS | None = tls
@@ -161,9 +167,11 @@ class Server:
                 self._tls = ServerTLS(config, self._alpn)
             self._scheme = "https" if self._tls else "http"
             self.addresses = [sock.getsockname()]
+            self._tcp = sock.family != socket.AF_UNIX  # an enum conversion: once
+            self._loop = asyncio.get_running_loop()
             async with anyio.create_task_group() as conns:
                 accept_scope = anyio.CancelScope()
-                conns.start_soon(self._accept_loop, sock, conns, accept_scope)
+                conns.start_soon(self._accept_loop, sock, accept_scope)
                 conns.start_soon(self._watchdog)
                 if self.observers:
                     conns.start_soon(self._tick_observers)
@@ -273,9 +281,7 @@ class Server:
                     self.shutdown()
                 interrupted = interrupted or signum == signal.SIGINT
 
-    async def _accept_loop(
-        self, sock: socket.socket, tg: anyio.abc.TaskGroup, scope: anyio.CancelScope
-    ) -> None:
+    async def _accept_loop(self, sock: socket.socket, scope: anyio.CancelScope) -> None:
         with scope:
             while True:
                 try:
@@ -286,27 +292,31 @@ class Server:
                 # turn, which keeps the tail latency flat under a burst of connections.
                 # Workers sharing the socket take one each, so the burst spreads over them.
                 try:
-                    await self._take_backlog(sock, tg, limit=256 if self.config.workers <= 1 else 1)
+                    self._take_backlog(sock, limit=256 if self.config.workers <= 1 else 1)
                 except OSError as exc:  # EMFILE and friends: back off instead of spinning
                     logger.error("accept failed: %s", exc)
                     await anyio.sleep(0.1)
 
     async def _handle(self, raw: socket.socket) -> None:
         """One accepted connection; nothing that happens on it may take the server down."""
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
         try:
-            try:
-                stream = await ProtocolStream.from_socket(raw)
-            except OSError as exc:
-                logger.debug("connection lost before it was set up: %s", exc)
-                raw.close()
-                return
-            try:
-                await self._serve_connection(stream)
-            except Exception:
-                logger.exception("unexpected error on a connection")
-                with anyio.CancelScope(shield=True):
-                    await stream.aclose()
+            with scope:
+                try:
+                    stream = await ProtocolStream.from_socket(raw)
+                except OSError as exc:
+                    logger.debug("connection lost before it was set up: %s", exc)
+                    raw.close()
+                    return
+                try:
+                    await self._serve_connection(stream, scope)
+                except Exception:
+                    logger.exception("unexpected error on a connection")
+                    with anyio.CancelScope(shield=True):
+                        await stream.aclose()
         finally:
+            self._scopes.discard(scope)
             self._accepted(-1)
 
     def _accepted(self, delta: int) -> None:
@@ -319,14 +329,13 @@ class Server:
         if not self._live and self._all_closed is not None:
             self._all_closed.set()
 
-    async def _serve_connection(self, stream: ProtocolStream) -> None:
+    async def _serve_connection(self, stream: ProtocolStream, scope: anyio.CancelScope) -> None:
         if self.config.max_connections and len(self.connections) >= self.config.max_connections:
             with anyio.move_on_after(1):
                 await stream.send(_OVERLOAD)
             await stream.aclose()
             return
-        client = _addr(stream.extra(SocketAttribute.remote_address, None))
-        server = _addr(stream.extra(SocketAttribute.local_address, None))
+        client, server = stream.addresses()
         byte_stream: anyio.abc.ByteStream = stream
         alpn = extension = None
         if (tls := self._tls) is not None:  # the context of this handshake, even across a reload
@@ -344,7 +353,7 @@ class Server:
         conn = HTTP11Connection(
             byte_stream, self.app, self.config, self.state, self._lifespan_state,
             client=client, server=server, scheme=self._scheme, alpn_h2=alpn == "h2", tls=extension,
-            access=self.access,
+            access=self.access, scope=scope,
         )  # fmt: skip
         self.connections.add(conn)
         for observer in self.observers:
@@ -365,7 +374,7 @@ class Server:
         self.state.draining = True
         accept_scope.cancel()
         with contextlib.suppress(OSError):
-            await self._take_backlog(sock, conns)
+            self._take_backlog(sock)
         sock.close()
         for conn in list(self.connections):
             conn.close_if_idle(DRAIN_IDLE_GRACE)
@@ -374,12 +383,17 @@ class Server:
             await self._all_closed.wait()
         if self.connections:
             logger.warning("shutdown_timeout reached; closing %d connection(s)", len(self.connections))
+        for scope in self._scopes:
+            scope.cancel()  # what is shielded (a response's last write, a close) still runs
+        while self._tasks:
+            await asyncio.wait(self._tasks)
         conns.cancel_scope.cancel()
 
-    async def _take_backlog(self, sock: socket.socket, tg: anyio.abc.TaskGroup, limit: int = 1 << 30) -> None:
+    def _take_backlog(self, sock: socket.socket, limit: int = 1 << 30) -> None:
         """Serve the connections the kernel already completed (on a drain: so that closing
         the listener does not reset them)."""
-        tcp = sock.family != socket.AF_UNIX  # the listener's (an enum conversion: once)
+        tcp, tasks, loop = self._tcp, self._tasks, self._loop
+        assert loop is not None
         for _ in range(limit):
             try:
                 raw, _ = sock.accept()
@@ -389,7 +403,9 @@ class Server:
             if tcp:
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._accepted(1)
-            tg.start_soon(self._handle, raw)  # the transport is set up in the connection's task
+            task = loop.create_task(self._handle(raw))  # the transport is set up in the task
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
 
 def server_alpn() -> tuple[str, ...]:
@@ -400,12 +416,6 @@ def server_alpn() -> tuple[str, ...]:
 def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     first = group.exceptions[0]
     return _leaf(first) if isinstance(first, BaseExceptionGroup) else first
-
-
-def _addr(value: Any) -> tuple[str, int] | None:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None
 
 
 def _describe(sock: socket.socket, scheme: str) -> str:

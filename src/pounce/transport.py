@@ -166,6 +166,19 @@ class ProtocolStream(ByteStream):
         if self.close():
             await anyio.lowlevel.checkpoint()
 
+    def addresses(self) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
+        """The peer's and the local (host, port), as an ASGI scope gives them: None for a Unix
+        socket, and for a peer that is gone already."""
+        sock = self._sock
+        try:
+            peer = sock.getpeername()
+        except OSError:
+            peer = None
+        local = sock.getsockname()
+        if type(local) is not tuple:
+            return None, None
+        return (peer[0], peer[1]) if peer else None, (local[0], local[1])
+
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         if self._attributes is None:  # made once: the socket's family is an enum conversion

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from helpers.asgi_apps import echo, failing_startup, scope_echo
+from helpers.asgi_apps import echo, failing_startup, lifespan_ok, scope_echo
 from helpers.server import RunningServer, raw_request, serve
 from pounce.asgi import LifespanError
 
@@ -298,6 +298,51 @@ def test_a_drain_finishes_the_request_in_flight_and_closes_idle_connections() ->
         assert read_until_closed(idle) == b""  # closed without a response
 
 
+def test_a_drain_that_runs_out_of_time_cuts_the_requests_left(caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        serve(echo, shutdown_timeout=0.3) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as first,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as second,
+    ):
+        for conn in (first, second):
+            conn.sendall(b"GET /sleep/60 HTTP/1.1\r\nHost: t\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while srv.server.state.requests < 2:  # poll until both requests are in the app
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        started = time.monotonic()
+        srv.portal.call(srv.server.shutdown)
+        assert read_until_closed(first) == b"" and read_until_closed(second) == b""
+        assert time.monotonic() - started < 5  # not the requests' 60 s
+    assert "shutdown_timeout reached; closing 2 connection(s)" in caplog.text
+    assert not srv.server.connections
+
+
+async def addresses(scope: Any, receive: Any, send: Any) -> None:
+    """Answer `/addresses` with the client and server addresses the app was handed; echo the rest."""
+    if scope["type"] == "lifespan":
+        await lifespan_ok(receive, send)
+    elif scope["path"] != "/addresses":
+        await echo(scope, receive, send)
+    else:
+        payload = json.dumps([scope["client"], scope["server"]]).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"%d" % len(payload))],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+def test_a_request_has_the_peer_and_local_address() -> None:
+    with serve(addresses) as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=5) as conn:
+        conn.sendall(b"GET /addresses HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        body = read_until_closed(conn).partition(b"\r\n\r\n")[2]
+        assert json.loads(body) == [list(conn.getsockname()), ["127.0.0.1", srv.port]]
+
+
 def test_silent_connection_is_closed_without_a_response() -> None:
     with serve(echo, header_timeout=0.3) as srv:
         assert raw_request(srv.port, b"") == b""
@@ -343,8 +388,12 @@ def test_ipv6_loopback() -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     try:
-        with serve(echo, host="::1") as srv:
+        with serve(addresses, host="::1") as srv:
             assert httpx.get(srv.url + "/six").text == "GET /six "
+            with socket.create_connection(("::1", srv.port), timeout=5) as conn:
+                conn.sendall(b"GET /addresses HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                body = read_until_closed(conn).partition(b"\r\n\r\n")[2]
+                assert json.loads(body) == [list(conn.getsockname()[:2]), ["::1", srv.port]]
     except OSError as exc:  # pragma: no cover - kernels without ::1
         pytest.skip(f"::1 not available: {exc}")
 
@@ -360,7 +409,7 @@ def test_unix_socket(tmp_path, http: str) -> None:  # type: ignore[no-untyped-de
     from pounce.server import Server
 
     config = ServerConfig(uds=path, access_log=False, http=http, loop=LOOP_OF[http])
-    server = Server(echo, config)
+    server = Server(addresses, config)
     ready = threading.Event()
     with start_blocking_portal("asyncio", run_options(config.loop)["backend_options"]) as portal:
         future = portal.start_task_soon(
@@ -370,6 +419,7 @@ def test_unix_socket(tmp_path, http: str) -> None:  # type: ignore[no-untyped-de
         transport = httpx.HTTPTransport(uds=path)
         with httpx.Client(transport=transport) as client:
             assert client.get("http://local/unix").text == "GET /unix "
+            assert client.get("http://local/addresses").json() == [None, None]  # no address on a Unix socket
         portal.call(server.shutdown)
         future.result(timeout=10)
 

@@ -70,6 +70,9 @@ class Server:
         self._scopes: set[anyio.CancelScope] = set()
         self._tcp = True  # the listener is not a Unix socket
         self._loop: asyncio.AbstractEventLoop | None = None  # kept: a getpid() call to look up on 3.11
+        # The event loop's own cancel scope class: `anyio.CancelScope()` looks the loop's up
+        # (and runs its `__init__` twice) every time.
+        self._scope_class: type[anyio.CancelScope] = anyio.CancelScope
         self.forced = False  # stopped without waiting for in-flight requests: not a clean exit
         self._lifespan_state: dict[str, Any] = {}
         self._tls: ServerTLS | None = tls
@@ -169,6 +172,7 @@ class Server:
             self.addresses = [sock.getsockname()]
             self._tcp = sock.family != socket.AF_UNIX  # an enum conversion: once
             self._loop = asyncio.get_running_loop()
+            self._scope_class = type(anyio.CancelScope())
             async with anyio.create_task_group() as conns:
                 accept_scope = anyio.CancelScope()
                 conns.start_soon(self._accept_loop, sock, accept_scope)
@@ -299,7 +303,7 @@ class Server:
 
     async def _handle(self, raw: socket.socket) -> None:
         """One accepted connection; nothing that happens on it may take the server down."""
-        scope = anyio.CancelScope()
+        scope = self._scope_class()
         self._scopes.add(scope)
         try:
             with scope:

@@ -124,6 +124,8 @@ class Server:
             raise
         finally:
             sock.close()
+            for task in self._tasks:  # left only when serving failed: a drain waits for them all
+                task.cancel()
             if self.access is not None:
                 self.access.flush()
             self._close_features(signal.SIGTERM in signals and install_signals)

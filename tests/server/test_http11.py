@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -316,6 +317,40 @@ def test_a_drain_that_runs_out_of_time_cuts_the_requests_left(caplog: pytest.Log
         assert time.monotonic() - started < 5  # not the requests' 60 s
     assert "shutdown_timeout reached; closing 2 connection(s)" in caplog.text
     assert not srv.server.connections
+
+
+class _BreakingObserver:
+    """An observer that fails once armed: a fault inside the server that no request can cause."""
+
+    armed = False
+
+    def connections_changed(self, delta: int) -> None:
+        pass
+
+    def tick(self) -> None:
+        if self.armed:
+            raise RuntimeError("an observer broke")
+
+
+def test_a_server_that_fails_cuts_its_connections_too() -> None:
+    breaking = _BreakingObserver()
+    cut = False
+    with (
+        pytest.raises(ExceptionGroup) as failure,
+        serve(echo, metrics_enabled=True) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5) as busy,
+    ):
+        srv.server.observers.append(breaking)
+        busy.sendall(b"GET /sleep/60 HTTP/1.1\r\nHost: t\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while srv.server.state.requests < 1:  # poll until the request is in the app
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        breaking.armed = True
+        with contextlib.suppress(TimeoutError):  # (the server's failure is raised as the block ends)
+            cut = read_until_closed(busy) == b""
+    assert cut, "the connection was left running after the server failed"
+    assert failure.group_contains(RuntimeError, match="an observer broke", depth=None)
 
 
 async def addresses(scope: Any, receive: Any, send: Any) -> None:

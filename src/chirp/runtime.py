@@ -42,6 +42,7 @@ class AppRuntime:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self._static_methods = app.router.static_methods  # (filled in place as routes are added)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app's ASGI entry. An HTTP request to the admitted app, the hot path, is served
@@ -55,8 +56,8 @@ class AppRuntime:
         # never takes a path a route claims).
         path = scope["path"]
         route: Route | None
-        params: dict[str, Any] = {}
-        methods = self.app.router.static_methods.get(path)
+        params: dict[str, Any] | None = None  # (a dict made only for a Request)
+        methods = self._static_methods.get(path)
         if methods is None or (route := methods.get(scope["method"])) is None:
             probe = self.app.probes.get(path)
             if probe is not None:
@@ -77,7 +78,7 @@ class AppRuntime:
                 # so none is built (an error page builds one).
                 result = await route.handler()
             else:
-                request = Request(scope, receive, self.app.config.max_request_body_size, route, params)
+                request = Request(scope, receive, self.app.config.max_request_body_size, route, params or {})
                 if entry is not None:
                     response = await entry(request)
                 else:  # no middleware: the handler is awaited here, one coroutine fewer
@@ -89,7 +90,7 @@ class AppRuntime:
                     response = to_response(result, scope["method"])
         except Exception as exc:
             if request is None:
-                request = Request(scope, receive, self.app.config.max_request_body_size, route, params)
+                request = Request(scope, receive, self.app.config.max_request_body_size, route, params or {})
             response = self._error_response(request, exc)
         if messages is None:
             if self._header_policy is not None:

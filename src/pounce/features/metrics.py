@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -160,13 +161,15 @@ class Metrics:
         status = 500
         sent = 0
 
-        async def counting_send(message: Message) -> None:
+        def counting_send(message: Message) -> Awaitable[None]:
+            """Counts, then hands on the server's own awaitable (no coroutine of its own)."""
             nonlocal status, sent
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = int(message["status"])
-            elif message["type"] == "http.response.body":
+            elif kind == "http.response.body":
                 sent += len(message.get("body", b""))
-            await send(message)
+            return send(message)
 
         stats = self.stats
         stats.in_flight += 1

@@ -31,6 +31,7 @@ import os
 import struct
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -299,18 +300,30 @@ class RateLimit:
             store = LocalBuckets(rate, burst, config.rate_limit_max_clients)
         return cls(app, store, probe_paths(config))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The app's own awaitable when a token is there at once (the common case); otherwise a
+        coroutine that waits for the store or refuses. Not a coroutine itself, so an allowed
+        request passing through adds no frame of its own."""
         if scope["type"] != "http" or scope["path"] in self.exempt:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         client = scope.get("client")
         key = client[0] if client else "-"
         retry = self.store.try_take(key)
         if retry is None:
-            retry = await self.store.take(key)
+            return self._waited(key, scope, receive, send)
+        if retry <= 0:
+            return self.app(scope, receive, send)
+        return self._refuse(retry, scope, send)
+
+    async def _waited(self, key: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """The store must be asked (another process's table, Redis) before the verdict."""
+        retry = await self.store.take(key)
         if retry <= 0:
             await self.app(scope, receive, send)
-            return
+        else:
+            await self._refuse(retry, scope, send)
+
+    async def _refuse(self, retry: float, scope: Scope, send: Send) -> None:
         mark_refused(scope, "rate_limit")
         seconds = max(1, math.ceil(retry))
         await send_plain(send, 429, "429 Too Many Requests\n", [(b"retry-after", str(seconds).encode())])

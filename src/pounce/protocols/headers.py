@@ -31,9 +31,7 @@ def date_line() -> bytes:
 
 def date_header() -> bytes:
     """The IMF-fixdate for now."""
-    now = time()
-    if now >= _stale_at or now < _fresh_from:
-        _refresh(now)
+    date_line()  # (refreshes both when the second has turned)
     return _date
 
 

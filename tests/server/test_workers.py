@@ -318,6 +318,9 @@ def test_a_killed_worker_fails_only_its_in_flight_requests(project: Path) -> Non
         with Load(server.url, path="/slow?0.3") as load:
             wait_until(lambda: len(load.ok) >= 16)
             victim = load.ok[-1].split()[1]
+            # Kill it while one of its 0.3 s requests is under way, not in the moment between two
+            # (a worker with one connection can be between requests when its last one ended).
+            wait_until(lambda: in_flight(project, victim) > 0)
             readied = len(ready_lines(server))
             os.kill(int(victim), signal.SIGKILL)
             killed = time.monotonic()

@@ -252,6 +252,55 @@ def test_the_launch_in_the_command_is_what_capacity_judges(project: Path) -> Non
     )
 
 
+HOOKED_APP = (
+    READY_APP.replace("metrics_enabled=True,", 'metrics_enabled=True, worker_mode="sync",')
+    + """
+@app.on_worker_startup
+async def open_pool() -> None:
+    pass
+"""
+)
+
+
+def launch(project: Path, program: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`chirp run`/`pounce check` as the container would start it (never serving: each refuses
+    or answers before it binds)."""
+    return chirp(args, project) if program == "chirp" else subprocess.run(
+        [sys.executable, "-m", "pounce", *args], cwd=project, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "CHIRP_SECRET_KEY": SECRET, "CHIRP_ALLOWED_HOSTS": "example.com", "CHIRP_ENV": "production"},
+    )  # fmt: skip
+
+
+def test_a_settings_file_the_container_does_not_read_fails_the_check(project: Path) -> None:
+    """A pounce.toml says async workers, the AppConfig sync ones, and the app has worker hooks:
+    the check judged the file and passed while the container's `chirp run` refused to start."""
+    write(project, {"app.py": HOOKED_APP, "pounce.toml": 'worker_mode = "async"\n'})
+    assert run_json(project)[0] == 0  # no deployment files: judged as `pounce serve --config`
+    cmd = '["chirp", "run", "app:app", "--production", "--port", "0"]'
+    write(project, {"Dockerfile": f"FROM python:3.12-slim\nUSER 1000\nCMD {cmd}\n"})
+    code, report = run_json(project)
+    assert code == 1 and ids(report) == {"artefacts.settings_unread"}, report["findings"]
+    (finding,) = report["findings"]
+    assert finding["location"] == {"file": "Dockerfile", "line": 3}
+    assert "reads no settings file" in finding["message"] and "pounce.toml" in finding["message"]
+    refused = launch(project, "chirp", "run", "app:app", "--production", "--port", "0")
+    assert refused.returncode == 3 and "worker_hooks.sync_mode" in refused.stderr  # the gate agrees now
+    # pounce serve without --config reads no file either; with it, the file judged is the one served.
+    for argv, unread in (
+        ('["pounce", "serve", "--app", "app:app"]', True),
+        ('["pounce", "app:app", "--config", "conf/other.toml"]', True),
+        ('["pounce", "serve", "--app", "app:app", "--config", "/srv/pounce.toml"]', False),
+    ):
+        write(project, {"Dockerfile": f"FROM python:3.12-slim\nUSER 1000\nCMD {argv}\n"})
+        code, report = run_json(project)
+        assert (code == 1 and ids(report) == {"artefacts.settings_unread"}) is unread, (
+            argv,
+            report["findings"],
+        )
+    assert launch(project, "pounce", "check", "--app", "app:app").returncode != 0
+    assert launch(project, "pounce", "check", "--app", "app:app", "--config", "pounce.toml").returncode == 0
+
+
 def test_requires_python_is_held_to_the_python_images(project: Path) -> None:
     dockerfile = 'FROM python:3.12-slim\nUSER 1000\nCMD ["chirp", "run", "app:app", "--production"]\n'
     write(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import MISSING, fields
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit, urlunsplit
 
 from pounce.config import ServerConfig
 
@@ -73,13 +74,26 @@ def toml_template() -> str:
 
 
 def redacted(data: dict[str, Any]) -> dict[str, Any]:
+    """The settings with secrets masked: a secret setting whole, and the credentials of any
+    other URL (`otel_endpoint = "https://user:token@collector"`) keeping its host."""
     out = {}
     for name, value in data.items():
         if name == "extra":
             continue
         secret = any(m in name for m in _SECRET_MARKERS) and not name.endswith("file")
-        out[name] = "***" if secret and value else value
+        if secret and value:
+            value = "***"
+        elif isinstance(value, str) and "@" in value:
+            value = _without_credentials(value)
+        out[name] = value
     return out
+
+
+def _without_credentials(value: str) -> str:
+    parts = urlsplit(value)
+    if not parts.scheme or "@" not in parts.netloc:
+        return value
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def to_toml(data: dict[str, Any]) -> str:

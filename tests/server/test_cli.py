@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import textwrap
@@ -157,6 +158,19 @@ def test_config_show_and_schema(project: Path) -> None:
     assert shown.returncode == 0 and '"port": 9001' in shown.stdout
     schema = run_cli(["pounce", "config", "schema", "--output-format", "toml-template"], project)
     assert schema.returncode == 0 and "# max_body_size = 16777216" in schema.stdout
+
+
+def test_config_show_redacts_secrets_and_url_credentials(project: Path) -> None:
+    (project / "pounce.toml").write_text(
+        'app = "myapp:app"\nsentry_dsn = "https://k3y@o1.ingest.example/1"\n'
+        'otel_endpoint = "https://otel:s3cr3t@collector.example:4318/v1/traces"\n'
+        'redis_url = "redis://:hunter2@cache:6379/0"\n'
+    )
+    shown = run_cli(["pounce", "config", "show", "--config", "pounce.toml"], project)
+    assert shown.returncode == 0, shown.stderr
+    assert not {"k3y", "s3cr3t", "hunter2"} & set(re.findall(r"\w+", shown.stdout)), shown.stdout
+    assert 'otel_endpoint = "https://***@collector.example:4318/v1/traces"' in shown.stdout
+    assert 'sentry_dsn = "***"' in shown.stdout and 'redis_url = "***"' in shown.stdout
 
 
 @pytest.mark.parametrize("tool", ["chirp", "pounce"])

@@ -208,8 +208,18 @@ def parse_env_value(var: str, raw: str, hint: Any) -> Any:
             return int(value)
         return raw
     except ValueError:
-        kind = "a boolean (1/true/yes/on or 0/false/no/off)" if "bool" in text else f"a {text}"
-        raise ConfigurationError(var, raw, f"expected {kind}") from None
+        raise ConfigurationError(var, raw, f"expected {_kind(text)}") from None
+
+
+def _kind(hint: str) -> str:
+    """What a field's type accepts, in words (an error names it, never a Python repr)."""
+    if "bool" in hint:
+        return "a boolean (1/true/yes/on or 0/false/no/off)"
+    if "float" in hint:
+        return "a number, such as 2.5"
+    if "int" in hint:
+        return "a whole number, such as 4"
+    return f"a {hint}"
 
 
 def production_posture(config: AppConfig, *, validated: bool = True) -> AppConfig:
@@ -269,8 +279,21 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise ConfigurationError(name, value, f"use one of {', '.join(choices)}")
 
 
+def check_numbers(cfg: AppConfig) -> None:
+    """Raise `ConfigurationError` for a number setting given another type (`workers="2"`,
+    `forwarded_for_trusted_hops=1.5`): the server would refuse it at launch, or fail on it."""
+    for f in fields(cfg):
+        if f.type not in ("int", "float"):
+            continue
+        value = getattr(cfg, f.name)
+        kinds = (int,) if f.type == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise ConfigurationError(f.name, value, f"expected {_kind(f.type)}")
+
+
 def validate(cfg: AppConfig) -> None:
     """Raise `ConfigurationError` for a setting that cannot work."""
+    check_numbers(cfg)
     check_choice("env", cfg.env, ENVIRONMENTS)
     check_choice("worker_mode", cfg.worker_mode, WORKER_MODES)
     check_choice("log_format", cfg.log_format, LOG_FORMATS)

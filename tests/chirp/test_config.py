@@ -88,15 +88,42 @@ def test_from_env_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("var", "value"), [("CHIRP_PORT", "eighty"), ("CHIRP_DEBUG", "maybe"), ("CHIRP_RATE_LIMIT_BURST", "1.5")]
+    ("var", "value", "expected"),
+    [
+        ("CHIRP_PORT", "eighty", "expected a whole number, such as 4"),
+        ("CHIRP_WORKERS", "four", "expected a whole number, such as 4"),
+        ("CHIRP_DEBUG", "maybe", "expected a boolean (1/true/yes/on or 0/false/no/off)"),
+        ("CHIRP_RATE_LIMIT_BURST", "1.5", "expected a whole number, such as 4"),
+        ("CHIRP_RATE_LIMIT_REQUESTS_PER_SECOND", "fast", "expected a number, such as 2.5"),
+    ],
 )
 def test_from_env_malformed_value_names_the_variable(
-    monkeypatch: pytest.MonkeyPatch, var: str, value: str
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, expected: str
 ) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigurationError) as info:
         AppConfig.from_env()
     assert info.value.field == var and value in str(info.value)
+    assert expected in str(info.value) and "class" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        ("forwarded_for_trusted_hops", 1.5, "expected a whole number, such as 4"),
+        ("forwarded_for_trusted_hops", True, "expected a whole number, such as 4"),
+        ("forwarded_for_trusted_hops", "2", "expected a whole number, such as 4"),
+        ("workers", "2", "expected a whole number, such as 4"),
+        ("keep_alive_timeout", "5", "expected a number, such as 2.5"),
+    ],
+)
+def test_a_number_setting_of_another_type_is_refused_when_built(
+    setting: str, value: object, expected: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        AppConfig(**{setting: value})  # type: ignore[arg-type]
+    assert info.value.field == setting and expected in str(info.value)
+    AppConfig(keep_alive_timeout=5)  # an int is a fine float
 
 
 def test_from_env_unknown_variable_warns_with_the_nearest_name(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ import secrets
 from chirp import App, AppConfig
 from chirp.middleware import secure_stack
 
-config = AppConfig(secret_key=secrets.token_urlsafe(48), allowed_hosts=("example.com",), metrics_enabled=True)
+config = AppConfig.from_env(secret_key=secrets.token_urlsafe(48), allowed_hosts=("example.com",), metrics_enabled=True)
 app = App(config)
 for middleware in secure_stack(config):
     app.add_middleware(middleware)
@@ -91,6 +92,28 @@ def project(tmp_path: Path) -> Path:
     )
     (tmp_path / "plainasgi.py").write_text("async def app(scope, receive, send):\n    pass\n")
     return tmp_path
+
+
+def test_a_stack_built_for_development_fails_the_gate_and_the_launch(project: Path) -> None:
+    """An `AppConfig(...)` that ignores CHIRP_ENV builds the secure stack for development;
+    `chirp run --production` makes the app's config production, not the middleware built from
+    the old one: the session cookie would go out without Secure. The gate and the launch refuse."""
+    (project / "plainapp.py").write_text(GOOD.replace("AppConfig.from_env(", "AppConfig("))
+    env = {"CHIRP_SECRET_KEY": secrets.token_urlsafe(48)}
+    gate = run(_chirp_cmd(), "plainapp:app", "--deploy", "--format", "json", cwd=project, env=env)
+    assert gate.returncode == 1, gate.stderr
+    (finding,) = json.loads(gate.stdout)["findings"]
+    assert finding["rule_id"] == "cookie.built_for_development" and finding["severity"] == "error"
+    assert "without Secure" in finding["message"] and finding["location"]["file"] == "plainapp.py"
+    launch = run([sys.executable, "-m", "chirp", "run", "plainapp:app", "--production", "--port", "0"],
+                 cwd=project, env=env)  # fmt: skip
+    assert launch.returncode == 3 and "cookie.built_for_development" in launch.stderr
+    # Built from the config it serves with, the same app passes (the launch is the verdict tests').
+    assert run(_chirp_cmd(), "goodapp:app", "--deploy", cwd=project, env=env).returncode == 0
+    # In process, after a development import, the app gets the benefit of the doubt.
+    assert run([sys.executable, "-c", "import plainapp; r = plainapp.app.check(deploy=True); "
+                "assert 'cookie.built_for_development' not in {f.rule_id for f in r.findings}"],
+               cwd=project).returncode == 0  # fmt: skip
 
 
 def validate(fmt: str, text: str) -> None:

@@ -181,6 +181,16 @@ CASES = [
         GOOD_CONFIG + '\napp = App(config)\napp.add_middleware(SessionMiddleware(KEY, env="staging"))\n',
     ),
     (
+        "cookie.built_for_development",
+        "-,-,W,E",
+        GOOD_CONFIG
+        + "\napp = App(config)\napp.add_middleware(SessionMiddleware(KEY))  # here\n"
+        + 'app.config = config.replace(env="production")  # as `chirp run --production` does\n',
+        GOOD_CONFIG
+        + '\napp = App(config)\napp.config = config.replace(env="production")\n'
+        + "app.add_middleware(SessionMiddleware.from_config(app.config))\n",
+    ),
+    (
         "deploy_health.collision",
         "E,E,E,E",
         'config = AppConfig(secret_key=KEY)\napp = App(config)\n@app.route("/ready")  # here\ndef ready():\n    return "yes"\n',

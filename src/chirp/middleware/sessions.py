@@ -179,6 +179,7 @@ class SessionMiddleware:
         path: str = "/",
         domain: str | None = None,
     ) -> None:
+        self.own_key = not secret_key  # signed with a key of this process only (see below)
         if not secret_key:
             if secret_required(env):
                 raise ConfigurationError(

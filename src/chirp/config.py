@@ -14,7 +14,7 @@ from typing import Any
 
 from pounce.errors import ConfigurationError, did_you_mean
 from pounce.tls_settings import validate_settings
-from pounce.validation import check_ops_paths, field_type
+from pounce.validation import check_networks, check_ops_paths, field_type
 
 ENVIRONMENTS = ("development", "test", "staging", "production")
 WORKER_MODES = ("auto", "sync", "async")
@@ -306,6 +306,7 @@ def validate(cfg: AppConfig) -> None:
             "forwarded_for_trusted_hops", cfg.forwarded_for_trusted_hops,
             "must be >= 1; to ignore X-Forwarded-For leave trusted_proxies empty",
         )  # fmt: skip
+    check_networks("trusted_proxies", cfg.trusted_proxies)
     for name in (
         "rate_limit_requests_per_second", "rate_limit_burst", "request_queue_max_depth",
         "max_request_body_size", "keep_alive_timeout", "request_timeout", "max_connections", "backlog",

@@ -7,7 +7,6 @@ then CLI flags; `ServerConfig.load()` applies that order.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 from pounce import implementations
 from pounce.errors import ConfigurationError, did_you_mean
 from pounce.tls_settings import validate_settings
-from pounce.validation import check_ops_paths, field_type
+from pounce.validation import check_networks, check_ops_paths, field_type
 
 LIFESPAN_MODES = ("auto", "on", "off")
 WORKER_MODES = ("auto", "sync", "async")
@@ -259,15 +258,7 @@ def _validate(cfg: ServerConfig) -> None:
             cfg.forwarded_for_trusted_hops,
             "must be >= 1; to ignore X-Forwarded-For leave trusted_hosts empty",
         )
-    for entry in cfg.trusted_hosts:
-        if entry == "*":
-            continue
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise ConfigurationError(
-                "trusted_hosts", entry, "use IP addresses or CIDR networks such as 10.0.0.0/8"
-            ) from None
+    check_networks("trusted_hosts", cfg.trusted_hosts)
     _validate_features(cfg)
     if any(c in cfg.server_header for c in "\r\n"):
         raise ConfigurationError("server_header", cfg.server_header, "remove CR/LF characters")

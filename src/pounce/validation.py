@@ -36,3 +36,20 @@ def check_ops_paths(cfg: Any) -> None:
             cfg.ready_path,
             "liveness and readiness need different paths, e.g. /health and /ready",
         )
+
+
+def check_networks(name: str, entries: tuple[str, ...]) -> None:
+    """Trusted proxy peers (pounce's `trusted_hosts`, chirp's `trusted_proxies`): IP addresses or
+    CIDR networks, or `*`. A hostname is refused when the config is built, so no check passes
+    a setting the server would refuse at launch."""
+    import ipaddress
+
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                name, entry, "use IP addresses or CIDR networks such as 10.0.0.0/8"
+            ) from None

@@ -126,6 +126,21 @@ def test_a_number_setting_of_another_type_is_refused_when_built(
     AppConfig(keep_alive_timeout=5)  # an int is a fine float
 
 
+def test_a_trusted_proxy_must_be_an_address_or_network_as_the_server_requires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hostname passed `chirp check` and was refused by every launch; now the config refuses it."""
+    with pytest.raises(ConfigurationError) as info:
+        AppConfig(trusted_proxies=("10.0.0.1", "localhost"))
+    assert info.value.field == "trusted_proxies" and "'localhost'" in str(info.value)
+    assert "use IP addresses or CIDR networks such as 10.0.0.0/8" in str(info.value)
+    monkeypatch.setenv("CHIRP_TRUSTED_PROXIES", "proxy.internal")
+    with pytest.raises(ConfigurationError, match=r"trusted_proxies='proxy\.internal' is invalid"):
+        AppConfig.from_env()
+    monkeypatch.setenv("CHIRP_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7, ::1")
+    assert AppConfig.from_env().trusted_proxies == ("10.0.0.0/8", "192.0.2.7", "::1")
+
+
 def test_from_env_unknown_variable_warns_with_the_nearest_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHIRP_SECRET_KEYS", "typo")
     with pytest.warns(UserWarning, match="CHIRP_SECRET_KEYS ignored; did you mean 'CHIRP_SECRET_KEY'"):

@@ -97,6 +97,9 @@ async def test_rejected_handshake_is_an_http_error(ws_url: str, path: str) -> No
         async with connect(ws_url + path):
             pass  # pragma: no cover
     assert info.value.response.status_code == (403 if path == "/reject" else 500)
+    assert info.value.response.reason_phrase == (
+        "Forbidden" if path == "/reject" else "Internal Server Error"
+    )
 
 
 async def test_app_close_code_reaches_the_client(ws_url: str) -> None:

@@ -25,6 +25,8 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from pounce.protocols.http11 import _status_line
+
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -64,7 +66,9 @@ class WebSocketProtocol:
         )
 
     def reject(self, status: int, headers: Headers, body: bytes = b"") -> bytes:
-        data = self._ws.send(RejectConnection(status_code=status, headers=headers, has_body=bool(body)))
+        head = self._ws.send(RejectConnection(status_code=status, headers=headers, has_body=bool(body)))
+        # wsproto writes no reason phrase ("HTTP/1.1 403 "): the status line is pounce's own
+        data = _status_line(status) + head.partition(b"\r\n")[2]
         if body:
             data += self._ws.send(RejectData(data=body))
         self.closed = True

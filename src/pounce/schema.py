@@ -11,6 +11,7 @@ from pounce.config import ServerConfig
 
 _SECRET_MARKERS = ("key", "secret", "password", "token", "dsn", "redis_url")
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+_IN_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number", "object": "a table"}
 
 
 def _json_type(hint: Any) -> dict[str, Any]:
@@ -63,11 +64,15 @@ def _toml_value(value: Any) -> str:
 
 
 def toml_template() -> str:
+    """Every setting with its default, commented out: uncommenting a line leaves the setting as
+    it was. A setting unset by default has no TOML value, so its line names its type instead."""
     lines = ["# pounce.toml: every setting with its default; uncomment what you change."]
     hints = get_type_hints(ServerConfig)
     for name, default in _defaults().items():
         if default is None:
-            lines.append(f"# {name} = {{}}" if "Mapping" in str(hints[name]) else f'# {name} = ""')
+            kinds = _json_type(hints[name]).get("type", [])
+            kind = _IN_WORDS.get(kinds[0] if isinstance(kinds, list) and kinds else kinds, "a value")
+            lines.append(f"# {name}: unset by default (set it to {kind})")
         else:
             lines.append(f"# {name} = {_toml_value(default)}")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -158,6 +159,22 @@ def test_config_show_and_schema(project: Path) -> None:
     assert shown.returncode == 0 and '"port": 9001' in shown.stdout
     schema = run_cli(["pounce", "config", "schema", "--output-format", "toml-template"], project)
     assert schema.returncode == 0 and "# max_body_size = 16777216" in schema.stdout
+
+
+def test_the_toml_template_uncommented_is_the_defaults(project: Path) -> None:
+    """ "Every setting with its default; uncomment what you change": uncommenting every line
+    that has a value must load, and change nothing."""
+    template = run_cli(["pounce", "config", "schema", "--output-format", "toml-template"], project)
+    assert template.returncode == 0
+    lines = template.stdout.splitlines()
+    settings = [line.removeprefix("# ") for line in lines[1:] if " = " in line]
+    unset = [line for line in lines[1:] if " = " not in line]
+    assert len(settings) > 50 and "# max_connections: unset by default (set it to a whole number)" in unset
+    (project / "all.toml").write_text("\n".join(settings) + "\n")
+    shown = run_cli(["pounce", "config", "show", "--config", "all.toml", "--output-format", "json"], project)
+    default = run_cli(["pounce", "config", "show", "--output-format", "json"], project)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == json.loads(default.stdout)
 
 
 def test_config_show_redacts_secrets_and_url_credentials(project: Path) -> None:

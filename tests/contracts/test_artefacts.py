@@ -290,6 +290,7 @@ def test_a_settings_file_the_container_does_not_read_fails_the_check(project: Pa
         ('["pounce", "serve", "--app", "app:app"]', True),
         ('["pounce", "app:app", "--config", "conf/other.toml"]', True),
         ('["pounce", "serve", "--app", "app:app", "--config", "/srv/pounce.toml"]', False),
+        ('["pounce", "serve", "--app", "app:app", "--config", "$POUNCE_CONFIG"]', False),
     ):
         write(project, {"Dockerfile": f"FROM python:3.12-slim\nUSER 1000\nCMD {argv}\n"})
         code, report = run_json(project)

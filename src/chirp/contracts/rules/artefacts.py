@@ -58,8 +58,8 @@ def settings_unread(snap: Snapshot) -> Iterator[Finding]:
         if launch.error is not None:
             continue  # artefacts.invalid says why it would not start at all
         stated = launch.stated("config_file") if launch.tool == "pounce serve" else None
-        if stated is not None and PurePosixPath(stated).name == judged:
-            continue
+        if stated is not None and (PurePosixPath(stated).name == judged or "$" in stated):
+            continue  # (a file only the running shell names is given the benefit of the doubt)
         if launch.tool == "chirp run":
             reads = "reads no settings file"
         elif stated is None:

@@ -99,6 +99,27 @@ def settled(url: str, expected: int) -> set[float]:
         time.sleep(0.02)
 
 
+def shared_twice(root: Path, workers: int) -> None:
+    """Wait until each worker has written its snapshot file twice from now on. A scrape that
+    reads 60 may be answered by a worker counting in its own memory while its file, written
+    every 0.1 s, is a tick behind; the second write starts after the first has ended, so it
+    holds every request counted before this call."""
+    for _ in range(2):
+        since = time.time_ns()
+        deadline = time.monotonic() + 5
+        while True:
+            stamps = []
+            for path in root.rglob("stats-*.json"):
+                try:
+                    stamps.append(path.stat().st_mtime_ns)
+                except FileNotFoundError:  # replaced right now
+                    stamps.append(0)
+            if len(stamps) == workers and min(stamps) > since:
+                break
+            assert time.monotonic() < deadline, f"the workers' snapshots were not written: {stamps}"
+            time.sleep(0.02)
+
+
 def test_histogram_buckets_are_cumulative_and_end_with_the_count() -> None:
     with serve(echo, metrics_enabled=True) as srv, httpx.Client(base_url=srv.url) as client:
         for _ in range(4):
@@ -156,6 +177,7 @@ def test_totals_are_exact_across_two_workers_and_a_restart(tmp_path: Path) -> No
         assert len(pids) == 2
         # Each worker leaves its numbers for the other every 0.1 s: poll until both have.
         assert settled(server.url, 60) == {60.0}  # any worker answering a scrape reports the whole server
+        shared_twice(scratch, 2)  # (what a worker killed now leaves is what it had shared)
         os.kill(int(next(iter(pids))), signal.SIGKILL)  # a dead worker's counts are kept
         deadline = time.monotonic() + 10
         while not any("exited with code" in line for line in server.read_log()):
